@@ -1,0 +1,16 @@
+"""Errors the CLI turns into one line and an exit code."""
+
+from __future__ import annotations
+
+
+class HarnessError(Exception):
+    """Bad input from the user: the CLI prints the message as one line and exits with 2.
+
+    The message should say what is wrong, where, and what to do about it.
+    """
+
+    exit_code = 2
+
+
+class BackendUnavailable(HarnessError):
+    """A backend that is not built yet or whose optional dependency is missing."""

@@ -1,0 +1,301 @@
+"""One run: tasks -> problems -> teacher and student generations (cache first) -> records ->
+metrics. Nothing task- or backend-specific lives here; both come through their registries.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from harness import __version__
+from harness.backends import Backend, backend_class, load_backend
+from harness.config import RunConfig
+from harness.console import console, info, warn
+from harness.errors import HarnessError
+from harness.metrics import compute_metrics
+from harness.models import ModelSpec, parse_spec
+from harness.store import GenerationCache, RunDir, cache_key, default_cache_dir, prompt_digest
+from harness.tasks import REGISTRY as TASKS
+from harness.tasks import DataSource, Task, get_task
+from harness.types import ROLES, Generation, Message, Problem, Record, Request, Role, Sampling
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    records: list[Record]
+    metrics: dict[str, Any]
+
+
+def resolve_tasks(config: RunConfig, source: DataSource) -> list[Task]:
+    """The tasks asked for, or the offline default: chains plus every real set found locally."""
+    if config.tasks:
+        return [get_task(s) for s in config.tasks]
+    tasks = [get_task("chains")]
+    for name in sorted(TASKS):
+        if name != "chains":
+            task = get_task(name)
+            if task.available(source):
+                tasks.append(task)
+    return tasks
+
+
+def role_sampling(spec: ModelSpec, config: RunConfig) -> Sampling:
+    """The model's recommended sampling with the run's overrides, for backends that sample.
+
+    A backend that does not generate (reference, replay) keeps its fixed parameters, so its
+    cache keys do not change when a run overrides the student's temperature.
+    """
+    s = spec.sampling
+    if not backend_class(spec.backend).generates:
+        return s
+    if config.max_new_tokens is not None:
+        s = dataclasses.replace(s, max_new_tokens=config.max_new_tokens)
+    if config.temperature is not None:
+        s = dataclasses.replace(s, temperature=config.temperature)
+    return s
+
+
+def build_requests(
+    task: Task, problems: Sequence[Problem], spec: ModelSpec, config: RunConfig
+) -> list[Request]:
+    """Every problem x sample for one model, each with its content-addressed cache key."""
+    cls = backend_class(spec.backend)
+    sampling = role_sampling(spec, config)
+    style = config.style or spec.prompt.style
+    requests = []
+    for problem in problems:
+        messages = task.prompt(problem, style)
+        if spec.prompt.system:
+            messages = [Message("system", spec.prompt.system), *messages]
+        digest = prompt_digest(messages, spec.prompt.prefill)
+        fingerprint = cls.fingerprint(spec, problem)
+        for sample in range(config.samples):
+            key = cache_key(spec.cache_id, digest, sampling, sample, config.seed, fingerprint)
+            requests.append(Request(key, problem, tuple(messages), sample, sampling, config.seed))
+    return requests
+
+
+def plan_batches(requests: Sequence[Request], batch_size: int) -> list[list[Request]]:
+    """Fixed batches over all requests (cached or not), similar prompt lengths together.
+
+    Planned over the whole list, not the pending part, so a resumed run hands the backend the
+    same batches an uninterrupted run would: identical outputs, not merely similar ones.
+    """
+    order = sorted(
+        requests, key=lambda r: (sum(len(m.content) for m in r.messages), r.problem.id, r.sample)
+    )
+    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+class _Role:
+    """One model's side of the run: its spec and a backend loaded only if something is missing."""
+
+    def __init__(self, role: Role, spec: ModelSpec, config: RunConfig, cache_dir: Path) -> None:
+        self.role, self.spec, self.config, self.cache_dir = role, spec, config, cache_dir
+        self.backend: Backend | None = None
+
+    def get_backend(self) -> Backend:
+        if self.backend is None:
+            info(f"{self.role}: loading {self.spec.name} ({self.spec.backend})")
+            self.backend = load_backend(
+                self.spec, cache_dir=self.cache_dir, batch_size=self.config.batch_size
+            )
+        return self.backend
+
+    def close(self) -> None:
+        if self.backend is not None:
+            self.backend.close()
+            self.backend = None
+
+
+def _make_record(
+    run_id: str,
+    role: Role,
+    spec: ModelSpec,
+    task: Task,
+    req: Request,
+    gen: Generation,
+    cached: bool,
+) -> Record:
+    p = req.problem
+    score = task.score(gen, p)
+    return Record(
+        run_id=run_id,
+        task=task.spec,
+        problem_id=p.id,
+        role=role,
+        sample=req.sample,
+        model=spec.name,
+        backend=spec.backend,
+        question=p.question,
+        gold=p.answer,
+        text=gen.text,
+        reasoning=gen.reasoning,
+        answer=score.answer,
+        extractor=score.extractor,
+        lenient=score.lenient,
+        correct=score.correct,
+        truncated=score.truncated,
+        finish_reason=gen.finish_reason,
+        prompt_hash=prompt_digest(req.messages, spec.prompt.prefill)[:16],
+        cache_key=req.key,
+        prompt_tokens=gen.prompt_tokens,
+        completion_tokens=gen.completion_tokens,
+        seconds=gen.seconds,
+        cached=cached,
+        subset=p.subset,
+        steps=task.steps(p),
+        parent_id=p.parent_id,
+        perturbation=p.perturbation,
+        perturb_seed=p.perturb_seed,
+        error=gen.error,
+        logprobs=gen.logprobs,
+    )
+
+
+def run(config: RunConfig, *, progress: bool = True) -> RunResult:
+    """Run (or resume) a whole evaluation and write its run directory."""
+    t_start = time.perf_counter()
+    # Validate every input before any model loads or file is written.
+    specs: dict[Role, ModelSpec] = {
+        "teacher": parse_spec(config.teacher),
+        "student": parse_spec(config.student),
+    }
+    for spec in specs.values():
+        backend_class(spec.backend)
+    source = DataSource.resolve(config.data_dir)
+    tasks = resolve_tasks(config, source)
+    names = [t.spec for t in tasks]
+    if len(set(names)) != len(names):
+        raise HarnessError(f"--tasks names a task twice: {', '.join(names)}")
+    if config.samples > 1 and config.temperature == 0:
+        warn(f"greedy decoding with --samples {config.samples} gives identical samples")
+
+    loaded: dict[str, list[Problem]] = {}
+    for task in tasks:
+        got = task.load(source, config.limit)
+        if not got.problems:
+            raise HarnessError(f"task {task.spec}: no problems loaded from {got.source}")
+        info(f"{task.spec}: {len(got.problems)} problems from {got.source}")
+        loaded[task.spec] = got.problems
+
+    cache_dir = Path(config.cache_dir).expanduser() if config.cache_dir else default_cache_dir()
+    cache = GenerationCache(cache_dir / "generations.sqlite")
+    run_id = config.run_id or config.default_run_id()
+    run_dir = RunDir(Path(config.out).expanduser() / run_id)
+    run_dir.create()
+    if config.fresh:
+        run_dir.clear()
+    run_dir.write_config(
+        {
+            **config.model_dump(),
+            "run_id": run_id,
+            "tasks": names,
+            "resolved": {
+                role: {
+                    "name": s.name,
+                    "backend": s.backend,
+                    "model": s.model,
+                    "revision": s.revision,
+                    "options": dict(s.options),
+                    "prompt": dataclasses.asdict(s.prompt),
+                    "sampling": role_sampling(s, config).to_dict(),
+                }
+                for role, s in specs.items()
+            },
+            "harness_version": __version__,
+        }
+    )
+
+    records: list[Record] = []
+    bars = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        disable=not progress,
+        transient=False,
+    )
+    try:
+        with bars:
+            for role in ROLES:
+                side = _Role(role, specs[role], config, cache_dir)
+                try:
+                    for task in tasks:
+                        records.extend(
+                            _run_role_task(side, task, loaded[task.spec], cache, run_id, bars)
+                        )
+                finally:
+                    side.close()
+    except KeyboardInterrupt:
+        cache.close()
+        raise HarnessError(
+            "interrupted: every finished generation is in the cache; "
+            "run the same command again to resume"
+        ) from None
+    cache.close()
+
+    metrics = compute_metrics(records, {t.spec: t.same_answer for t in tasks})
+    metrics["run"] = {
+        "run_id": run_id,
+        "student": specs["student"].name,
+        "teacher": specs["teacher"].name,
+        "samples": config.samples,
+        "seconds": round(time.perf_counter() - t_start, 3),
+        "harness_version": __version__,
+    }
+    run_dir.write_records(records)
+    run_dir.write_metrics(metrics)
+    return RunResult(run_dir.path, records, metrics)
+
+
+def _run_role_task(
+    side: _Role,
+    task: Task,
+    problems: list[Problem],
+    cache: GenerationCache,
+    run_id: str,
+    bars: Progress,
+) -> list[Record]:
+    config, spec = side.config, side.spec
+    requests = build_requests(task, problems, spec, config)
+    results: dict[str, tuple[Generation, bool]] = {}
+    if not config.fresh:
+        results = {k: (g, True) for k, g in cache.get_many(r.key for r in requests).items()}
+    bar = bars.add_task(f"{side.role} {task.spec}", total=len(requests))
+    bars.advance(bar, sum(r.key in results for r in requests))
+    batch_size = backend_class(spec.backend).batch_size_for(spec, config.batch_size)
+    for batch in plan_batches(requests, batch_size):
+        pending = list({r.key: r for r in batch if r.key not in results}.values())
+        if not pending:
+            continue
+        backend = side.get_backend()
+        for i, gen in backend.stream(pending):
+            req = pending[i]
+            cache.put(req.key, spec.cache_id, gen)
+            results[req.key] = (gen, False)
+            bars.advance(bar, 1)
+        bars.update(bar, completed=sum(r.key in results for r in requests))
+    records = [_make_record(run_id, side.role, spec, task, r, *results[r.key]) for r in requests]
+    missing = sorted({r.problem_id for r in records if r.finish_reason == "missing"})
+    if missing:
+        shown = ", ".join(missing[:10]) + (" ..." if len(missing) > 10 else "")
+        warn(
+            f"{side.role} {spec.name}: {len(missing)} of {len(problems)} {task.spec} problems "
+            f"have no generation (counted as missing, not wrong): {shown}"
+        )
+    failed = sorted({r.problem_id for r in records if r.finish_reason == "error"})
+    if failed:
+        warn(
+            f"{side.role} {spec.name}: {len(failed)} {task.spec} generations failed: "
+            + ", ".join(failed[:10])
+        )
+    return records

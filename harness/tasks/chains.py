@@ -1,0 +1,264 @@
+"""Synthetic multi-step arithmetic word problems with controlled depth and surface form.
+
+The probe that separates capacity from mismatch: one hidden chain of operations (depth 1-12)
+is told in several surface families. Failing at depth d in every family points at capacity;
+failing at depth d in one family while solving it in others points at the form.
+
+The operation chain depends only on (seed, depth, index); the family changes only the telling,
+so the same chain in two families is a paired comparison. Answers are computed, never typed.
+Options: depth=1-12 (or one number), family=shop+bank (any of FAMILIES), n=<per depth and
+family>, seed=<int>.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from harness.errors import HarnessError
+from harness.tasks.base import DataSource, Loaded, Task
+from harness.tasks.grading.extract import Extraction, extract_final_answer
+from harness.tasks.grading.numeric import numbers_equal
+from harness.types import Problem
+
+MIN_DEPTH, MAX_DEPTH = 1, 12
+MAX_VALUE = 9999
+
+
+@dataclass(frozen=True)
+class Op:
+    kind: str  # add | sub | mul | div
+    k: int
+
+    def apply(self, v: int) -> int:
+        if self.kind == "add":
+            return v + self.k
+        if self.kind == "sub":
+            return v - self.k
+        if self.kind == "mul":
+            return v * self.k
+        return v // self.k
+
+    @property
+    def symbol(self) -> str:
+        return {"add": "+", "sub": "-", "mul": "*", "div": "/"}[self.kind]
+
+
+@dataclass(frozen=True)
+class Family:
+    """One way of telling a chain: an opening, a sentence per operation, a question."""
+
+    name: str
+    intro: str
+    add: str
+    sub: str
+    mul: str
+    div: str
+    question: str
+    fillers: dict[str, tuple[str, ...]]
+
+
+FAMILIES: dict[str, Family] = {
+    f.name: f
+    for f in (
+        Family(
+            "shop",
+            "A shop has {v} {item} in stock.",
+            "A delivery brings {k} more {item}.",
+            "Customers buy {k} {item}.",
+            "The owner orders enough to make the stock {k} times as large.",
+            "The {item} are shared equally among {k} branches, and the shop keeps one share.",
+            "How many {item} does the shop have now?",
+            {"item": ("apples", "pencils", "cans of soup", "notebooks", "light bulbs")},
+        ),
+        Family(
+            "bank",
+            "{name} has ${v} in a savings account.",
+            "{name} deposits ${k}.",
+            "{name} withdraws ${k}.",
+            "A bonus makes the balance {k} times what it was.",
+            "{name} splits the balance equally over {k} accounts and keeps only one of them.",
+            "How many dollars does {name} have in the account now?",
+            {"name": ("Maria", "Tom", "Aisha", "Kenji", "Lena")},
+        ),
+        Family(
+            "bus",
+            "A bus leaves the depot with {v} passengers.",
+            "At the next stop, {k} passengers get on.",
+            "At the next stop, {k} passengers get off.",
+            "At a busy station the number of passengers becomes {k} times what it was.",
+            "The passengers split into {k} equal groups and only one group stays on the bus.",
+            "How many passengers are on the bus now?",
+            {},
+        ),
+        Family(
+            "garden",
+            "A gardener plants {v} {plant}.",
+            "She plants {k} more {plant}.",
+            "Rabbits eat {k} of the {plant}.",
+            "By spring there are {k} times as many {plant} as before.",
+            "She divides the {plant} equally into {k} beds and gives away all but one bed.",
+            "How many {plant} does the gardener have now?",
+            {"plant": ("tulips", "tomato plants", "roses", "sunflowers", "herbs")},
+        ),
+        Family(
+            "symbolic",
+            "Let {var0} = {v}.",
+            "Let {var} = {prev} + {k}.",
+            "Let {var} = {prev} - {k}.",
+            "Let {var} = {prev} * {k}.",
+            "Let {var} = {prev} / {k}.",
+            "What is the value of {last}?",
+            {},
+        ),
+    )
+}
+
+
+def make_chain(rng: random.Random, depth: int) -> tuple[int, list[Op]]:
+    """A start value and `depth` operations whose every intermediate is a positive integer."""
+    start = rng.randint(5, 60)
+    v, ops = start, []
+    for _ in range(depth):
+        choices: list[Op] = [Op("add", rng.randint(2, 40))]
+        if v > 2:
+            choices.append(Op("sub", rng.randint(1, min(v - 1, 40))))
+        k = rng.randint(2, 4)
+        if v * k <= MAX_VALUE:
+            choices.append(Op("mul", k))
+        divisors = [d for d in range(2, 10) if v % d == 0]
+        if divisors:
+            choices.append(Op("div", rng.choice(divisors)))
+        op = rng.choice(choices)
+        if op.kind == "add" and v + op.k > MAX_VALUE:
+            op = Op("sub", rng.randint(1, min(v - 1, 40)))
+        ops.append(op)
+        v = op.apply(v)
+    return start, ops
+
+
+def _var(i: int) -> str:
+    return "abcdefghijklmnopqrstuvwxyz"[i]
+
+
+def tell(family: Family, start: int, ops: list[Op], rng: random.Random) -> str:
+    """The word problem for a chain in one family's surface form."""
+    fill = {key: rng.choice(vals) for key, vals in family.fillers.items()}
+    parts = [family.intro.format(v=start, var0=_var(0), **fill)]
+    for i, op in enumerate(ops, 1):
+        template = getattr(family, op.kind)
+        parts.append(template.format(k=op.k, var=_var(i), prev=_var(i - 1), **fill))
+    parts.append(family.question.format(last=_var(len(ops)), **fill))
+    return " ".join(parts)
+
+
+def solve(start: int, ops: list[Op]) -> tuple[int, str]:
+    """The answer and a reference chain, one line per operation, ending in a boxed answer."""
+    v = start
+    lines = [f"We start with {start}."]
+    for i, op in enumerate(ops, 1):
+        nv = op.apply(v)
+        lines.append(f"Step {i}: {v} {op.symbol} {op.k} = {nv}.")
+        v = nv
+    lines.append(f"The answer is \\boxed{{{v}}}.")
+    return v, "\n".join(lines)
+
+
+def _parse_depths(text: str) -> list[int]:
+    try:
+        if "-" in text:
+            lo, hi = (int(x) for x in text.split("-", 1))
+        else:
+            lo = hi = int(text)
+    except ValueError as e:
+        raise HarnessError(f"chains: depth '{text}' is not N or A-B (e.g. depth=1-12)") from e
+    if not MIN_DEPTH <= lo <= hi <= MAX_DEPTH:
+        raise HarnessError(
+            f"chains: depth '{text}' is outside {MIN_DEPTH}-{MAX_DEPTH} (write e.g. depth=2-6)"
+        )
+    return list(range(lo, hi + 1))
+
+
+def _parse_int(text: str, what: str, minimum: int) -> int:
+    try:
+        v = int(text)
+    except ValueError as e:
+        raise HarnessError(f"chains: {what} '{text}' is not a whole number") from e
+    if v < minimum:
+        raise HarnessError(f"chains: {what} must be at least {minimum} (got {v})")
+    return v
+
+
+class Chains(Task):
+    name = "chains"
+    description = (
+        "synthetic multi-step arithmetic, depth 1-12 x 5 surface families (capacity vs mismatch)"
+    )
+    kind = "math"
+
+    def allowed_options(self) -> tuple[str, ...]:
+        return ("depth", "family", "n", "seed")
+
+    def __init__(self, options: dict[str, str] | None = None) -> None:
+        super().__init__(options)
+        o = self.options
+        self.depths = _parse_depths(o.get("depth", f"{MIN_DEPTH}-{MAX_DEPTH}"))
+        names = o.get("family", "+".join(FAMILIES)).split("+")
+        unknown = [n for n in names if n not in FAMILIES]
+        if unknown:
+            raise HarnessError(
+                f"chains: unknown family {', '.join(unknown)}; known: {', '.join(FAMILIES)}"
+            )
+        self.families = [FAMILIES[n] for n in names]
+        self.per_cell = _parse_int(o.get("n", "2"), "n", 1)
+        self.seed = _parse_int(o.get("seed", "0"), "seed", 0)
+
+    def available(self, source: DataSource) -> bool:
+        return True
+
+    def size(self, source: DataSource) -> int | None:
+        return len(self.depths) * len(self.families) * self.per_cell
+
+    def load(self, source: DataSource, limit: int | None = None) -> Loaded:
+        """Problems ordered so that any prefix mixes depths and families (for --limit)."""
+        problems: list[Problem] = []
+        n_d, n_f = len(self.depths), len(self.families)
+        for index in range(self.per_cell):
+            for j in range(n_d * n_f):
+                depth = self.depths[j % n_d]
+                family = self.families[(j // n_d + j % n_d) % n_f]
+                problems.append(self.make(depth, family.name, index))
+        return Loaded(problems[:limit], f"generated (seed {self.seed})")
+
+    def make(self, depth: int, family: str, index: int) -> Problem:
+        chain_rng = random.Random(f"chains/{self.seed}/{depth}/{index}")
+        start, ops = make_chain(chain_rng, depth)
+        surface_rng = random.Random(f"chains/{self.seed}/{depth}/{index}/{family}")
+        answer, reference = solve(start, ops)
+        return Problem(
+            id=f"chains-s{self.seed}-d{depth}-{family}-{index}",
+            task=self.name,
+            question=tell(FAMILIES[family], start, ops, surface_rng),
+            answer=str(answer),
+            reference=reference,
+            subset=family,
+            meta={
+                "depth": depth,
+                "family": family,
+                "start": start,
+                "ops": [[op.kind, op.k] for op in ops],
+                "chain_id": f"s{self.seed}-d{depth}-{index}",
+            },
+        )
+
+    def extract(self, text: str) -> Extraction | None:
+        return extract_final_answer(text)
+
+    def grade(self, answer: str, problem: Problem) -> bool:
+        return numbers_equal(answer, problem.answer)
+
+    def same_answer(self, a: str, b: str) -> bool:
+        return numbers_equal(a, b)
+
+    def steps(self, problem: Problem) -> int | None:
+        return int(problem.meta["depth"])
