@@ -73,9 +73,11 @@ def print_summary(metrics: dict[str, Any], run_dir: Path) -> None:
 @app.command()
 def run(
     student: Annotated[
-        str, typer.Option(help="student model spec or alias (see `harness models`)")
-    ],
-    teacher: Annotated[str, typer.Option(help="teacher model spec or alias")] = "reference",
+        str | None, typer.Option(help="student model spec or alias (see `harness models`)")
+    ] = None,
+    teacher: Annotated[
+        str | None, typer.Option(help="teacher model spec or alias [default: reference]")
+    ] = None,
     tasks: Annotated[
         str | None,
         typer.Option(
@@ -84,8 +86,8 @@ def run(
         ),
     ] = None,
     limit: Annotated[int | None, typer.Option(help="first N problems of each task")] = None,
-    samples: Annotated[int, typer.Option(help="samples per problem and model")] = 1,
-    seed: Annotated[int, typer.Option(help="sampling seed (part of the cache key)")] = 0,
+    samples: Annotated[int | None, typer.Option(help="samples per problem [default: 1]")] = None,
+    seed: Annotated[int | None, typer.Option(help="sampling seed [default: 0]")] = None,
     max_new_tokens: Annotated[int | None, typer.Option(help="override both models' limit")] = None,
     temperature: Annotated[float | None, typer.Option(help="override both (0 = greedy)")] = None,
     style: Annotated[str | None, typer.Option(help="prompt style: r1, cot-fewshot, plain")] = None,
@@ -93,14 +95,18 @@ def run(
     data_dir: Annotated[
         str | None, typer.Option(help="local data folder (default: $HARNESS_DATA_DIR, then hub)")
     ] = None,
-    out_dir: Annotated[str, typer.Option("--out", help="folder that holds run folders")] = "runs",
+    out_dir: Annotated[
+        str | None, typer.Option("--out", help="folder of run folders [default: runs]")
+    ] = None,
     run_id: Annotated[
         str | None, typer.Option(help="run folder name (default: from config)")
     ] = None,
     cache_dir: Annotated[
         str | None, typer.Option(help="generation cache (default: $HARNESS_CACHE_DIR, user cache)")
     ] = None,
-    fresh: Annotated[bool, typer.Option(help="ignore cached generations and start over")] = False,
+    fresh: Annotated[
+        bool | None, typer.Option(help="ignore cached generations and start over")
+    ] = None,
     config: Annotated[Path | None, typer.Option(help="YAML RunConfig; flags override it")] = None,
     quiet: Annotated[bool, typer.Option(help="no progress bars")] = False,
 ) -> None:
@@ -126,10 +132,9 @@ def run(
         "cache_dir": cache_dir,
         "fresh": fresh,
     }
-    if config is not None:
-        cfg = RunConfig.load_yaml(config, **fields)
-    else:
-        cfg = RunConfig.build(**{k: v for k, v in fields.items() if v is not None})
+    # Only what was given on the command line overrides a --config file.
+    given = {k: v for k, v in fields.items() if v is not None}
+    cfg = RunConfig.load_yaml(config, **given) if config else RunConfig.build(**given)
     result = run_eval(cfg, progress=not quiet)
     print_summary(result.metrics, result.run_dir)
 

@@ -13,6 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from harness.errors import HarnessError
 
+RECORDED_ONLY = ("resolved", "harness_version")
+
 
 class RunConfig(BaseModel):
     """Everything that decides a run's records. Secrets never live here (env vars only)."""
@@ -92,7 +94,10 @@ class RunConfig(BaseModel):
             raise HarnessError(f"cannot read config {path}: {e}") from e
         if not isinstance(data, dict):
             raise HarnessError(f"config {path}: expected a mapping of RunConfig fields")
-        data.update({k: v for k, v in overrides.items() if v is not None})
+        # A run's own config.yaml also records what was resolved; that is output, not input.
+        for key in RECORDED_ONLY:
+            data.pop(key, None)
+        data.update(overrides)
         return cls.build(**data)
 
     @classmethod
@@ -104,4 +109,6 @@ class RunConfig(BaseModel):
             err = e.errors()[0]
             where = ".".join(str(p) for p in err["loc"]) or "config"
             flag = "--" + where.replace("_", "-")
+            if err["type"] == "extra_forbidden":
+                raise HarnessError(f"unknown config field '{where}'") from e
             raise HarnessError(f"{flag}: {err['msg'].removeprefix('Value error, ')}") from e

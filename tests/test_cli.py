@@ -235,3 +235,30 @@ def test_second_student_costs_no_teacher_generations(tmp_path, data_dir):
     assert second.returncode == 0, second.stderr
     cost = json.loads((tmp_path / "runs/b/metrics.json").read_text())["cost"]
     assert cost["teacher"]["generated"] == 0 and cost["teacher"]["cached"] == 40
+
+
+def test_saved_config_reruns_the_same_run(tmp_path):
+    first = cli(
+        "run",
+        "--student",
+        "reference",
+        "--tasks",
+        "chains:depth=1-2",
+        "--limit",
+        "5",
+        "--out",
+        str(tmp_path / "runs"),
+        "--cache-dir",
+        str(tmp_path / "c"),
+    )
+    assert first.returncode == 0, first.stderr
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    again = cli("run", "--student", "reference", "--config", str(run_dir / "config.yaml"))
+    assert again.returncode == 0, again.stderr
+    m = json.loads((run_dir / "metrics.json").read_text())
+    assert m["cost"]["student"] == {"generated": 0, "cached": 5, "tokens": 0, "seconds": 0.0}
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("student: reference\nsamples: many\n")
+    assert "--samples" in _one_error_line(
+        cli("run", "--student", "reference", "--config", str(bad))
+    )
