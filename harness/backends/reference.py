@@ -30,10 +30,18 @@ class ReferenceBackend(Backend):
 
     @staticmethod
     def solution(problem: Problem) -> Generation:
-        """The reference chain as reasoning, its last line (the stated answer) as the answer."""
+        """The reference chain as reasoning, its last line (the stated answer) as the answer;
+        a reference that ends in a fenced code block (code tasks) gives that whole block."""
         if problem.reference is None:
             return Generation(text=problem.answer, reasoning=None, reasoning_closed=None)
-        lines = problem.reference.rstrip().splitlines()
+        ref = problem.reference.rstrip()
+        if ref.endswith("```"):
+            start = ref.rfind("```", 0, len(ref) - 3)
+            if start >= 0:
+                return Generation(
+                    text=ref[start:], reasoning=ref[:start].strip() or None, reasoning_closed=True
+                )
+        lines = ref.splitlines()
         return Generation(
             text=lines[-1].strip(),
             reasoning="\n".join(lines[:-1]).strip() or None,

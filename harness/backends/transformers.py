@@ -18,25 +18,11 @@ from harness.backends.base import Backend
 from harness.console import info
 from harness.errors import HarnessError
 from harness.hub import hub_unreachable
-from harness.models import ModelSpec, package_dir
+from harness.models import ModelSpec, weights_location
 from harness.tasks.grading.extract import split_reasoning
 from harness.types import Generation, Request
 
 CONVERTED_MARK = "harness-converted.txt"
-
-
-def _resolve_source(spec: ModelSpec) -> tuple[str, str | None]:
-    """(hub id or local dir, gguf file name or None)."""
-    model = spec.model
-    if model.startswith("package:"):
-        model = str(package_dir(model.removeprefix("package:")))
-    gguf = spec.option("gguf")
-    if model.endswith(".gguf") and gguf is None:
-        p = Path(model)
-        model, gguf = str(p.parent), p.name
-    if gguf is not None and Path(model).is_dir() and not (Path(model) / gguf).is_file():
-        raise HarnessError(f"model spec '{spec.name}': no GGUF file {gguf} in {model}")
-    return model, gguf
 
 
 def converted_dir(cache_dir: Path, source: str, gguf: str) -> Path:
@@ -61,6 +47,9 @@ def convert_gguf(source: str, gguf: str, target: Path, revision: str | None = No
     loaded = AutoModelForCausalLM.from_pretrained(source, gguf_file=gguf, revision=revision)
     fresh = AutoModelForCausalLM.from_config(loaded.config)
     fresh.load_state_dict(loaded.state_dict())
+    # The weights are plain floats now; a config still saying "gguf" would make vLLM refuse it.
+    if hasattr(fresh.config, "quantization_config"):
+        del fresh.config.quantization_config
     tmp = target.with_name(target.name + f".tmp{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
@@ -75,6 +64,18 @@ def convert_gguf(source: str, gguf: str, target: Path, revision: str | None = No
     return target
 
 
+def local_weights(spec: ModelSpec, cache_dir: Path) -> tuple[str, str | None]:
+    """(hub id or folder to load, revision): a GGUF is replaced by its converted copy, made
+    on first use. Shared by every backend that loads safetensors weights."""
+    source, gguf = weights_location(spec)
+    if gguf is None:
+        return source, spec.revision
+    target = converted_dir(cache_dir, source, gguf)
+    if not (target / CONVERTED_MARK).is_file():
+        convert_gguf(source, gguf, target, spec.revision)
+    return str(target), None
+
+
 class TransformersBackend(Backend):
     name = "transformers"
     default_batch_size = 8
@@ -87,13 +88,7 @@ class TransformersBackend(Backend):
         except ImportError as e:
             raise HarnessError(f"the transformers backend needs torch and transformers: {e}") from e
         self.torch = torch
-        source, gguf = _resolve_source(spec)
-        revision = spec.revision
-        if gguf is not None:
-            target = converted_dir(self.cache_dir, source, gguf)
-            if not (target / CONVERTED_MARK).is_file():
-                convert_gguf(source, gguf, target, revision)
-            source, revision = str(target), None
+        source, revision = local_weights(spec, self.cache_dir)
         self.device = "cuda" if torch.cuda.is_available() else "cpu"
         dtype_opt = spec.option("dtype")
         dtype = (

@@ -11,6 +11,17 @@ from harness.tasks.base import DataSource, Loaded, Task
 REGISTRY: dict[str, str] = {
     "chains": "harness.tasks.chains:Chains",
     "gsm8k": "harness.tasks.gsm8k:GSM8K",
+    "math": "harness.tasks.math:MATH",
+    "math500": "harness.tasks.math:MATH500",
+    "aime": "harness.tasks.aime:AIME",
+    "aime24": "harness.tasks.aime:AIME24",
+    "aime25": "harness.tasks.aime:AIME25",
+    "humaneval": "harness.tasks.humaneval:HumanEval",
+    "mbpp": "harness.tasks.mbpp:MBPP",
+    "mbpp-sanitized": "harness.tasks.mbpp:MBPPSanitized",
+    "arc-challenge": "harness.tasks.arc:ARCChallenge",
+    "logiqa": "harness.tasks.logiqa:LogiQA",
+    "bbh": "harness.tasks.bbh:BBH",
 }
 
 
@@ -26,17 +37,29 @@ def task_class(name: str) -> type[Task]:
 
 
 def get_task(spec: str) -> Task:
-    """`name` or `name:key=value,key=value`."""
+    """`name`, `name:key=value,key=value`, or `name:value[,key=value]` for a task with a
+    positional option (`bbh:navigate` sets bbh's subtask)."""
     name, _, opts = spec.strip().partition(":")
+    if name.strip().lower() == "lmeval":  # `lmeval:<task>`: any lm-eval task, not a registry entry
+        from harness.tasks.lmeval import LMEvalTask
+
+        return LMEvalTask.from_spec(opts)
+    cls = task_class(name.strip().lower())
     options: dict[str, str] = {}
-    for part in filter(None, opts.split(",")):
+    for i, part in enumerate(p.strip() for p in opts.split(",")):
+        if not part:
+            continue
         if "=" not in part:
+            if i == 0 and cls.positional:
+                options[cls.positional] = part
+                continue
+            example = f"{name}:<{cls.positional}>" if cls.positional else "chains:depth=1-4,n=3"
             raise HarnessError(
-                f"task '{spec}': option '{part}' is not key=value (example: chains:depth=1-4,n=3)"
+                f"task '{spec}': option '{part}' is not key=value (example: {example})"
             )
         k, v = part.split("=", 1)
         options[k.strip()] = v.strip()
-    return task_class(name.strip().lower())(options)
+    return cls(options)
 
 
 def split_task_list(text: str) -> list[str]:

@@ -6,10 +6,11 @@ generation into a Score the same way for every task (truncation, extraction rule
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,10 +18,31 @@ from typing import Any
 from harness.errors import HarnessError
 from harness.hub import hub_unreachable
 from harness.models import R1_MATH_INSTRUCTION
-from harness.tasks.grading.extract import Extraction
+from harness.tasks.grading.extract import LETTERS, STATED_CONFIDENCE_INSTRUCTION, Extraction
 from harness.types import Generation, Message, Problem, Score
 
-PROMPT_STYLES = ("r1", "cot-fewshot", "plain")
+PROMPT_STYLES = ("r1", "cot-fewshot", "plain", "r1-confidence")
+CHOICE_INSTRUCTION = (
+    "Please reason step by step, and put the letter of the correct option within \\boxed{}."
+)
+CODE_INSTRUCTION = (
+    "Please reason step by step, then write your complete solution in one fenced "
+    "```python code block."
+)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A grade with its reason, for graders that have more to say than yes or no (a sandbox
+    timeout, a math-verify timeout). correct=None: the answer could not be graded at all."""
+
+    correct: bool | None
+    detail: str = ""
+
+
+def format_choices(choices: tuple[str, ...] | list[str]) -> str:
+    """Options as `(A) text` lines, the form the extractors read back."""
+    return "\n".join(f"({LETTERS[i]}) {text}" for i, text in enumerate(choices))
 
 
 @dataclass(frozen=True)
@@ -58,9 +80,30 @@ class Loaded:
     source: str
 
 
+@dataclass(frozen=True)
+class HubSplit:
+    """The pinned hub copy a task loads when the data dir has no file for it."""
+
+    repo: str
+    config: str | None
+    revision: str
+    split: str = "test"
+
+
+@dataclass(frozen=True)
+class Rows:
+    """A data file's rows, each with its location for error messages, and where they came from."""
+
+    items: list[tuple[str, dict[str, Any]]]
+    source: str
+    from_hub: bool
+
+
 def read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(line number, row) of a JSONL data file; a malformed line is bad input, named by number."""
-    with open(path, encoding="utf-8") as f:
+    """(line number, row) of a JSONL data file (gzipped when it ends in .gz); a malformed line
+    is bad input, named by number."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8") as f:  # type: ignore[operator]
         for lineno, line in enumerate(f, 1):
             if not line.strip():
                 continue
@@ -71,8 +114,29 @@ def read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
             yield lineno, row
 
 
-def load_hub(task: str, path: str, name: str | None, split: str, revision: str) -> list[dict]:
-    """A pinned split from the hub via `datasets`; one clear line when the hub is unreachable."""
+def read_json(path: Path) -> Any:
+    """A whole JSON data file; broken JSON is bad input, named with its position."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except json.JSONDecodeError as e:
+        raise HarnessError(f"{path}:{e.lineno}: not valid JSON ({e.msg})") from e
+
+
+def load_hub(
+    task: str,
+    path: str,
+    name: str | None,
+    split: str,
+    revision: str,
+    *,
+    local: str | None = None,
+) -> list[dict]:
+    """A pinned split from the hub via `datasets`; one clear line when the hub is unreachable.
+
+    `local` names the file of the data-dir layout that would replace this download (default:
+    the task's folder)."""
+    wanted = local or f"{task}/"
     try:
         import datasets
     except ImportError as e:  # pragma: no cover - datasets is a core dependency
@@ -81,7 +145,7 @@ def load_hub(task: str, path: str, name: str | None, split: str, revision: str) 
     if down:
         raise HarnessError(
             f"{task}: no local data and the hub is unreachable ({down}); pass --data-dir (or "
-            f"set HARNESS_DATA_DIR) to a folder with {task}/ in the layout described in the "
+            f"set HARNESS_DATA_DIR) to a folder with {wanted} in the layout described in the "
             "README, or set HF_HUB_OFFLINE=1 to use a copy already in the Hugging Face cache"
         )
     try:
@@ -91,7 +155,7 @@ def load_hub(task: str, path: str, name: str | None, split: str, revision: str) 
         raise HarnessError(
             f"{task}: no local data and the hub copy {path}@{revision[:12]} could not be loaded "
             f"({first[:160]}); pass --data-dir (or set HARNESS_DATA_DIR) to a folder with "
-            f"{task}/ in the layout described in the README"
+            f"{wanted} in the layout described in the README"
         ) from e
     return [dict(r) for r in ds]
 
@@ -103,6 +167,17 @@ class Task(ABC):
     description: str = ""
     kind: str = "math"
     """math | choice | code | text: decides prompt wording and grading helpers."""
+    positional: str | None = None
+    """The option a bare value after the colon sets (`bbh:navigate` is bbh with
+    subtask=navigate); None: the task takes key=value options only."""
+    default_run: bool = True
+    """Part of the offline default task set when its data is local (False for aliases that
+    repeat another task's problems, e.g. `aime` = aime24 + aime25)."""
+    local_files: tuple[str, ...] = ()
+    """Files of the data-dir layout this task reads, the first one present wins."""
+    hub_split: HubSplit | None = None
+    count: int | None = None
+    """Number of problems in the standard set (for `harness tasks` and load checks)."""
 
     def __init__(self, options: dict[str, str] | None = None) -> None:
         self.options = dict(options or {})
@@ -122,43 +197,110 @@ class Task(ABC):
     def spec(self) -> str:
         if not self.options:
             return self.name
-        return self.name + ":" + ",".join(f"{k}={v}" for k, v in self.options.items())
+        opts = dict(self.options)
+        parts = [opts.pop(self.positional)] if self.positional in opts else []
+        parts += [f"{k}={v}" for k, v in opts.items()]
+        return self.name + ":" + ",".join(parts)
 
     # -- data ---------------------------------------------------------------------------
     @abstractmethod
     def load(self, source: DataSource, limit: int | None = None) -> Loaded:
         """The problems in the set's own order; `limit` takes the first N."""
 
+    def local_path(self, source: DataSource) -> Path | None:
+        for rel in self.local_files:
+            path = source.local(*rel.split("/"))
+            if path is not None:
+                return path
+        return None
+
     def available(self, source: DataSource) -> bool:
         """Whether load() can run without the hub (for the offline default)."""
-        return False
+        return self.local_path(source) is not None
 
     def size(self, source: DataSource) -> int | None:
         """Number of problems where cheaply known (for `harness tasks`)."""
-        return None
+        return self.count
+
+    def read_local(self, path: Path) -> list[tuple[str, dict[str, Any]]]:
+        """(location, row) of a local file: JSON Lines, or one JSON list when it ends in .json."""
+        if path.suffix == ".json":
+            data = read_json(path)
+            if not isinstance(data, list):
+                raise HarnessError(f"{path}: expected a JSON list of {self.name} problems")
+            return [(f"{path} item {i}", row) for i, row in enumerate(data)]
+        return [(f"{path}:{n}", row) for n, row in read_jsonl(path)]
+
+    def read_rows(self, source: DataSource, limit: int | None = None) -> Rows:
+        """The set's rows from the data dir, else from the pinned hub copy; one line when
+        neither can be had."""
+        path = self.local_path(source)
+        if path is not None:
+            items, where, hub = self.read_local(path), f"local file {path}", False
+        elif source.hub and self.hub_split is not None:
+            h = self.hub_split
+            got = load_hub(
+                self.name,
+                h.repo,
+                h.config,
+                h.split,
+                h.revision,
+                local=" or ".join(self.local_files) or None,
+            )
+            items = [(f"{h.repo} row {i}", row) for i, row in enumerate(got)]
+            where, hub = f"hub {h.repo}@{h.revision[:12]}", True
+        else:
+            wanted = " or ".join(self.local_files) or f"{self.name}/"
+            raise HarnessError(f"{self.name}: no {wanted} in the data dir and the hub is off")
+        return Rows(items[:limit] if limit is not None else items, where, hub)
 
     # -- prompting ------------------------------------------------------------------------
+    def render(self, problem: Problem) -> str:
+        """The problem as the model reads it: the question, then its options if it has any."""
+        if problem.choices:
+            return f"{problem.question}\n\n{format_choices(problem.choices)}"
+        return problem.question
+
+    def instruction(self, problem: Problem) -> str:
+        """The `r1` style's closing instruction for this kind of answer."""
+        if self.kind == "choice":
+            return CHOICE_INSTRUCTION
+        if self.kind == "code":
+            return CODE_INSTRUCTION
+        return R1_MATH_INSTRUCTION
+
     def prompt(self, problem: Problem, style: str = "r1") -> list[Message]:
+        """r1: zero-shot, no system prompt, the kind's closing instruction; plain: the problem
+        alone; cot-fewshot: the task's own worked examples (tasks that have them override)."""
         if style not in PROMPT_STYLES:
             raise HarnessError(
                 f"unknown prompt style '{style}'; use one of {', '.join(PROMPT_STYLES)}"
             )
+        if style == "r1-confidence":  # r1, plus a stated confidence for calibration
+            *head, last = self.prompt(problem, "r1")
+            return [*head, Message(last.role, f"{last.content}\n{STATED_CONFIDENCE_INSTRUCTION}")]
         if style == "plain":
-            return [Message("user", problem.question)]
+            return [Message("user", self.render(problem))]
         if style == "cot-fewshot":
             raise HarnessError(
                 f"task {self.name} has no cot-fewshot prompt; use --style r1 or plain"
             )
-        return [Message("user", f"{problem.question}\n{R1_MATH_INSTRUCTION}")]
+        return [Message("user", f"{self.render(problem)}\n{self.instruction(problem)}")]
 
     # -- grading --------------------------------------------------------------------------
     @abstractmethod
     def extract(self, text: str) -> Extraction | None:
         """The final answer in the answer part of an output, with the rule that found it."""
 
+    def extract_answer(self, text: str, problem: Problem) -> Extraction | None:
+        """The answer for one problem; tasks whose reading depends on the problem (option
+        texts, the prompt a completion continues) override this, others use `extract`."""
+        return self.extract(text)
+
     @abstractmethod
-    def grade(self, answer: str, problem: Problem) -> bool:
-        """Whether an extracted answer is the gold answer."""
+    def grade(self, answer: str, problem: Problem) -> bool | Verdict:
+        """Whether an extracted answer is the gold answer (a Verdict when there is a reason
+        to record, or when the answer could not be graded)."""
 
     def same_answer(self, a: str, b: str) -> bool:
         """Whether two extracted answers agree (teacher-student agreement)."""
@@ -168,22 +310,51 @@ class Task(ABC):
         """Reasoning depth from the gold solution, where it allows one."""
         return None
 
+    def grade_many(self, pairs: Sequence[tuple[str, Problem]]) -> list[bool | Verdict]:
+        """Grade many (answer, problem) pairs; tasks whose grading has a fixed cost per call
+        (code run in a sandbox) override this to run them together."""
+        return [self.grade(answer, problem) for answer, problem in pairs]
+
     def score(self, generation: Generation, problem: Problem) -> Score:
         """Grade one generation: shared truncation and extraction bookkeeping for all tasks."""
-        if not generation.ok:
-            return Score(correct=None, detail=generation.error or "")
-        cut = generation.finish_reason == "length"
-        if generation.reasoning_closed is False:
-            return Score(
-                correct=False, truncated=True, detail="reasoning never closed: no answer given"
+        return self.score_many([(generation, problem)])[0]
+
+    def score_many(self, items: Sequence[tuple[Generation, Problem]]) -> list[Score]:
+        """Grade generations the way `score` does, with one `grade_many` call for all of them
+        (what a runner should call for a whole task: code tasks grade in parallel)."""
+        if type(self).score is not Task.score:  # a task that scores in its own way
+            return [self.score(generation, problem) for generation, problem in items]
+        scores: list[Score | None] = []
+        pending: list[tuple[int, Extraction, Problem, bool]] = []
+        for generation, problem in items:
+            if not generation.ok:
+                scores.append(Score(correct=None, detail=generation.error or ""))
+                continue
+            cut = generation.finish_reason == "length"
+            if generation.reasoning_closed is False:
+                scores.append(
+                    Score(
+                        correct=False,
+                        truncated=True,
+                        detail="reasoning never closed: no answer given",
+                    )
+                )
+                continue
+            found = self.extract_answer(generation.text, problem)
+            if found is None:
+                scores.append(Score(correct=False, truncated=cut, detail="no answer found"))
+                continue
+            pending.append((len(scores), found, problem, cut))
+            scores.append(None)
+        graded = self.grade_many([(found.answer, problem) for _, found, problem, _ in pending])
+        for (i, found, _, cut), grade in zip(pending, graded, strict=True):
+            verdict = grade if isinstance(grade, Verdict) else Verdict(bool(grade))
+            scores[i] = Score(
+                correct=verdict.correct,
+                answer=found.answer,
+                extractor=found.rule,
+                lenient=found.lenient,
+                truncated=cut,
+                detail=verdict.detail,
             )
-        found = self.extract(generation.text)
-        if found is None:
-            return Score(correct=False, truncated=cut, detail="no answer found")
-        return Score(
-            correct=self.grade(found.answer, problem),
-            answer=found.answer,
-            extractor=found.rule,
-            lenient=found.lenient,
-            truncated=cut,
-        )
+        return [s for s in scores if s is not None]

