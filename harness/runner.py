@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,8 +56,14 @@ def resolve_tasks(config: RunConfig, source: DataSource) -> list[Task]:
     return tasks
 
 
-def role_sampling(spec: ModelSpec, config: RunConfig) -> Sampling:
-    """The model's recommended sampling with the run's overrides, for backends that sample.
+def role_sampling(
+    spec: ModelSpec,
+    *,
+    max_new_tokens: int | None = None,
+    temperature: float | None = None,
+    logprobs: bool = False,
+) -> Sampling:
+    """The model's recommended sampling with a run's overrides, for backends that sample.
 
     A backend that does not generate (reference, replay) keeps its fixed parameters, so its
     cache keys do not change when a run overrides the student's temperature.
@@ -65,32 +71,53 @@ def role_sampling(spec: ModelSpec, config: RunConfig) -> Sampling:
     s = spec.sampling
     if not backend_class(spec.backend).generates:
         return s
-    if config.max_new_tokens is not None:
-        s = dataclasses.replace(s, max_new_tokens=config.max_new_tokens)
-    if config.temperature is not None:
-        s = dataclasses.replace(s, temperature=config.temperature)
-    if config.logprobs:
+    if max_new_tokens is not None:
+        s = dataclasses.replace(s, max_new_tokens=max_new_tokens)
+    if temperature is not None:
+        s = dataclasses.replace(s, temperature=temperature)
+    if logprobs:
         s = dataclasses.replace(s, logprobs=True)
     return s
+
+
+def config_sampling(spec: ModelSpec, config: RunConfig) -> Sampling:
+    return role_sampling(
+        spec,
+        max_new_tokens=config.max_new_tokens,
+        temperature=config.temperature,
+        logprobs=config.logprobs,
+    )
+
+
+def make_request(
+    spec: ModelSpec,
+    problem: Problem,
+    messages: Sequence[Message],
+    sample: int,
+    sampling: Sampling,
+    seed: int,
+) -> Request:
+    """One request with its content-addressed cache key; every caller builds keys here, so a
+    run and the lm-eval bridge reuse each other's generations."""
+    if spec.prompt.system:
+        messages = [Message("system", spec.prompt.system), *messages]
+    digest = prompt_digest(messages, spec.prompt.prefill)
+    fingerprint = backend_class(spec.backend).fingerprint(spec, problem)
+    key = cache_key(spec.cache_id, digest, sampling, sample, seed, fingerprint)
+    return Request(key, problem, tuple(messages), sample, sampling, seed)
 
 
 def build_requests(
     task: Task, problems: Sequence[Problem], spec: ModelSpec, config: RunConfig
 ) -> list[Request]:
-    """Every problem x sample for one model, each with its content-addressed cache key."""
-    cls = backend_class(spec.backend)
-    sampling = role_sampling(spec, config)
+    """Every problem x sample for one model."""
+    sampling = config_sampling(spec, config)
     style = config.style or spec.prompt.style
     requests = []
     for problem in problems:
         messages = task.prompt(problem, style)
-        if spec.prompt.system:
-            messages = [Message("system", spec.prompt.system), *messages]
-        digest = prompt_digest(messages, spec.prompt.prefill)
-        fingerprint = cls.fingerprint(spec, problem)
         for sample in range(config.samples):
-            key = cache_key(spec.cache_id, digest, sampling, sample, config.seed, fingerprint)
-            requests.append(Request(key, problem, tuple(messages), sample, sampling, config.seed))
+            requests.append(make_request(spec, problem, messages, sample, sampling, config.seed))
     return requests
 
 
@@ -104,6 +131,28 @@ def plan_batches(requests: Sequence[Request], batch_size: int) -> list[list[Requ
         requests, key=lambda r: (sum(len(m.content) for m in r.messages), r.problem.id, r.sample)
     )
     return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+def generate_missing(
+    requests: Sequence[Request],
+    results: dict[str, tuple[Generation, bool]],
+    cache: GenerationCache,
+    spec: ModelSpec,
+    backend: Callable[[], Backend],
+    batch_size: int,
+    advance: Callable[[int], object] = lambda n: None,
+) -> None:
+    """Generate what `results` (key -> (generation, cached)) lacks, committing each generation
+    to the cache as it arrives; `backend` is called only when something is missing."""
+    for batch in plan_batches(requests, batch_size):
+        pending = list({r.key: r for r in batch if r.key not in results}.values())
+        if not pending:
+            continue
+        for i, gen in backend().stream(pending):
+            req = pending[i]
+            cache.put(req.key, spec.cache_id, gen)
+            results[req.key] = (gen, False)
+            advance(1)
 
 
 class _Role:
@@ -218,7 +267,7 @@ def run(config: RunConfig, *, progress: bool = True) -> RunResult:
                     "revision": s.revision,
                     "options": dict(s.options),
                     "prompt": dataclasses.asdict(s.prompt),
-                    "sampling": role_sampling(s, config).to_dict(),
+                    "sampling": config_sampling(s, config).to_dict(),
                 }
                 for role, s in specs.items()
             },
@@ -295,17 +344,16 @@ def _run_role_task(
     bar = bars.add_task(f"{side.role} {task.spec}", total=len(requests))
     bars.advance(bar, sum(r.key in results for r in requests))
     batch_size = backend_class(spec.backend).batch_size_for(spec, config.batch_size)
-    for batch in plan_batches(requests, batch_size):
-        pending = list({r.key: r for r in batch if r.key not in results}.values())
-        if not pending:
-            continue
-        backend = side.get_backend()
-        for i, gen in backend.stream(pending):
-            req = pending[i]
-            cache.put(req.key, spec.cache_id, gen)
-            results[req.key] = (gen, False)
-            bars.advance(bar, 1)
-        bars.update(bar, completed=sum(r.key in results for r in requests))
+    generate_missing(
+        requests,
+        results,
+        cache,
+        spec,
+        side.get_backend,
+        batch_size,
+        lambda n: bars.advance(bar, n),
+    )
+    bars.update(bar, completed=len(requests))
     # Scored together: a code task runs all its programs in one parallel sandbox pass.
     scores = task.score_many([(results[r.key][0], r.problem) for r in requests])
     records = [

@@ -273,8 +273,8 @@ def test_chat_contexts_travel_as_messages():
 
     ctx = encode_chat([{"role": "user", "content": "2+3?"}])
     assert ctx.startswith(CHAT_MARK)
-    msgs = context_messages(ctx, system="Be brief.")
-    assert [(m.role, m.content) for m in msgs] == [("system", "Be brief."), ("user", "2+3?")]
+    msgs = context_messages(ctx)
+    assert [(m.role, m.content) for m in msgs] == [("user", "2+3?")]
     (raw,) = context_messages("Question: 2+3?\nAnswer:")
     assert raw.role == "raw"
 

@@ -10,7 +10,7 @@ from harness.backends.base import Backend
 from harness.errors import BackendUnavailable, HarnessError
 from harness.models import ModelSpec
 
-# name -> "module:Class", or a sentence saying why it cannot run in this version.
+# name -> "module:Class".
 REGISTRY: dict[str, str] = {
     "transformers": "harness.backends.transformers:TransformersBackend",
     "reference": "harness.backends.reference:ReferenceBackend",
@@ -31,8 +31,6 @@ def backend_class(name: str) -> type[Backend]:
     target = REGISTRY.get(name)
     if target is None:
         raise HarnessError(f"unknown backend '{name}'; known: {', '.join(sorted(REGISTRY))}")
-    if target.startswith("unavailable:"):
-        raise BackendUnavailable(target.removeprefix("unavailable:").strip())
     needed = REQUIRES.get(name)
     if needed is not None and importlib.util.find_spec(needed[0]) is None:
         raise BackendUnavailable(

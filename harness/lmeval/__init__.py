@@ -48,11 +48,11 @@ def encode_chat(chat_history: list[dict[str, str]], add_generation_prompt: bool 
     )
 
 
-def context_messages(context: str, system: str | None = None) -> tuple[Message, ...]:
+def context_messages(context: str) -> tuple[Message, ...]:
     """The harness messages for an lm-eval context: chat turns, or one raw prompt.
 
-    A raw prompt goes to the model as is (no chat template); a model's system prompt is kept in
-    front so the cache key matches what the runner builds for the same model.
+    A raw prompt goes to the model as is (no chat template). A model's system prompt is added
+    where every request is built (`runner.make_request`), for both directions of the bridge.
     """
     if context.startswith(CHAT_MARK):
         data = json.loads(context[len(CHAT_MARK) :])
@@ -65,8 +65,6 @@ def context_messages(context: str, system: str | None = None) -> tuple[Message, 
         messages = turns
     else:
         messages = [Message(RAW_ROLE, context)]
-    if system:  # as the runner does for every task's prompt
-        messages = [Message("system", system), *messages]
     return tuple(messages)
 
 

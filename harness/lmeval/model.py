@@ -7,8 +7,8 @@ own models return it; a think-tag model's reasoning is split off and lm-eval get
 
 model_args: `spec=` (required; a spec's own `#a=1,b=2` options may follow it, comma-separated),
 `cache_dir=`, `seed=` (default 0), `max_new_tokens=`, `temperature=` (override the model's
-recommended values, like `harness run`'s flags), `batch_size=`, `system=0` (drop the model's
-system prompt). Sampling is the model's: lm-eval's max_gen_toks and temperature are not used.
+recommended values, like `harness run`'s flags), `batch_size=`. Sampling is the model's:
+lm-eval's max_gen_toks and temperature are not used.
 
 Registered under the name `harness` in lm-eval's model registry: at import, and through the
 `lm_eval.models` entry point for lm-eval versions that discover plugins. With lm-eval 0.4.13,
@@ -18,19 +18,19 @@ command line with this model registered.
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Any
 
 from lm_eval.api.model import LM
 from lm_eval.api.registry import register_model
 
-from harness.backends import backend_class, load_backend
+from harness.backends import Backend, backend_class, load_backend
 from harness.console import info
 from harness.errors import HarnessError
 from harness.lmeval import context_messages, cut_at, encode_chat, stop_strings
 from harness.models import ModelSpec, parse_spec
-from harness.store import GenerationCache, cache_key, default_cache_dir, prompt_digest
+from harness.runner import generate_missing, make_request, role_sampling
+from harness.store import GenerationCache, default_cache_dir
 from harness.types import Generation, Problem, Request, Sampling
 
 OWN_ARGS = ("spec", "cache_dir", "seed", "max_new_tokens", "temperature", "batch_size")
@@ -91,13 +91,11 @@ class HarnessLM(LM):
         self.cache_dir = Path(cache_dir).expanduser() if cache_dir else default_cache_dir()
         self.seed = int(seed)
         self.batch_size = int(batch_size) if batch_size not in (None, "", "auto") else None
-        sampling = self.spec.sampling
-        if self.cls.generates:
-            if max_new_tokens not in (None, ""):
-                sampling = dataclasses.replace(sampling, max_new_tokens=int(max_new_tokens))
-            if temperature not in (None, ""):
-                sampling = dataclasses.replace(sampling, temperature=float(temperature))
-        self.sampling: Sampling = sampling
+        self.sampling: Sampling = role_sampling(
+            self.spec,
+            max_new_tokens=int(max_new_tokens) if max_new_tokens not in (None, "") else None,
+            temperature=float(temperature) if temperature not in (None, "") else None,
+        )
         self.backend = None
         self.generated = 0
         self.cached = 0
@@ -159,50 +157,39 @@ class HarnessLM(LM):
 
     # -- harness ------------------------------------------------------------------------------
     def _request(self, inst: Any, context: str, sample: int) -> Request:
-        messages = context_messages(context, self.spec.prompt.system)
         problem = Problem(
             id=f"{inst.task_name}-{inst.doc_id}",
             task=str(inst.task_name),
             question=context,
             answer="",
         )
-        digest = prompt_digest(messages, self.spec.prompt.prefill)
-        key = cache_key(
-            self.spec.cache_id,
-            digest,
-            self.sampling,
-            sample,
-            self.seed,
-            self.cls.fingerprint(self.spec, problem),
-        )
-        return Request(key, problem, messages, sample, self.sampling, self.seed)
+        messages = context_messages(context)
+        return make_request(self.spec, problem, messages, sample, self.sampling, self.seed)
+
+    def _get_backend(self) -> Backend:
+        if self.backend is None:
+            self.backend = load_backend(
+                self.spec, cache_dir=self.cache_dir, batch_size=self.batch_size
+            )
+        return self.backend
 
     def _generate(self, requests: list[Request]) -> list[Generation]:
         cache = GenerationCache(self.cache_dir / "generations.sqlite")
         try:
-            found = cache.get_many(r.key for r in requests)
-            pending = list({r.key: r for r in requests if r.key not in found}.values())
-            self.cached += len(requests) - len(pending)
-            if pending:
-                if self.backend is None:
-                    self.backend = load_backend(
-                        self.spec, cache_dir=self.cache_dir, batch_size=self.batch_size
-                    )
-                size = self.backend.batch_size
-                for start in range(0, len(pending), size):
-                    chunk = pending[start : start + size]
-                    for i, gen in self.backend.stream(chunk):
-                        cache.put(chunk[i].key, self.spec.cache_id, gen)
-                        found[chunk[i].key] = gen
-                        self.generated += 1
-                        self.failed += not gen.ok
+            found = {k: (g, True) for k, g in cache.get_many(r.key for r in requests).items()}
+            self.cached += sum(r.key in found for r in requests)
+            size = self.cls.batch_size_for(self.spec, self.batch_size)
+            generate_missing(requests, found, cache, self.spec, self._get_backend, size)
         finally:
             cache.close()
+        made = [found[k][0] for k in {r.key for r in requests} if not found[k][1]]
+        self.generated += len(made)
+        self.failed += sum(not g.ok for g in made)
         info(
             f"harness model {self.spec.name}: {self.generated} generated ({self.failed} failed, "
             f"scored as empty text), {self.cached} from the cache at {self.cache_dir}"
         )
-        return [found[r.key] for r in requests]
+        return [found[r.key][0] for r in requests]
 
     def get_model_info(self) -> dict[str, Any]:
         return {"harness_spec": self.spec.name, "harness_backend": self.spec.backend}

@@ -8,10 +8,9 @@ problem (`aime-2024-I-7`), so the same problem has the same id in `aime` and `ai
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 from harness.errors import HarnessError
-from harness.tasks.base import DataSource, Loaded, load_hub, read_jsonl
+from harness.tasks.base import DataSource, HubSplit, Loaded
 from harness.tasks.math import MathTask, answer_reference, solution_steps
 from harness.types import Problem
 
@@ -63,23 +62,8 @@ def _problem(task: str, year: int, index: int, row: dict, where: str) -> Problem
     )
 
 
-def load_year(task: str, year: int, source: DataSource) -> tuple[list[Problem], str]:
-    folder, repo, rev, split = SOURCES[year]
-    path: Path | None = source.local(folder, "test.jsonl")
-    if path is not None:
-        rows = [(f"{path}:{n}", r) for n, r in read_jsonl(path)]
-        where = f"local file {path}"
-    elif source.hub:
-        hub = load_hub(task, repo, None, split, rev, local=f"{folder}/test.jsonl")
-        rows = [(f"{repo} row {i}", r) for i, r in enumerate(hub)]
-        where = f"hub {repo}@{rev[:12]}"
-    else:
-        raise HarnessError(f"{task}: no {folder}/test.jsonl in the data dir and the hub is off")
-    problems = [_problem(task, year, i, row, loc) for i, (loc, row) in enumerate(rows)]
-    ids = [p.id for p in problems]
-    if len(set(ids)) != len(ids):
-        raise HarnessError(f"{where}: AIME {year} problem ids repeat; expected 15 per paper")
-    return problems, where
+def _local_file(year: int) -> str:
+    return f"{SOURCES[year][0]}/test.jsonl"
 
 
 class AIME(MathTask):
@@ -104,7 +88,7 @@ class AIME(MathTask):
             self.years = (int(year),)
 
     def available(self, source: DataSource) -> bool:
-        return all(source.local(SOURCES[y][0], "test.jsonl") for y in self.years)
+        return all(source.local(*_local_file(y).split("/")) for y in self.years)
 
     def size(self, source: DataSource) -> int | None:
         return 30 * len(self.years)
@@ -113,9 +97,19 @@ class AIME(MathTask):
         problems: list[Problem] = []
         wheres = []
         for year in self.years:
-            got, where = load_year(self.name, year, source)
+            _, repo, rev, split = SOURCES[year]
+            rows = self.read_rows(
+                source, local_files=(_local_file(year),), hub_split=HubSplit(repo, None, rev, split)
+            )
+            got = [
+                _problem(self.name, year, i, row, loc) for i, (loc, row) in enumerate(rows.items)
+            ]
+            if len({p.id for p in got}) != len(got):
+                raise HarnessError(
+                    f"{rows.source}: AIME {year} problem ids repeat; expected 15 per paper"
+                )
             problems += got
-            wheres.append(where)
+            wheres.append(rows.source)
         return Loaded(problems[:limit] if limit is not None else problems, "; ".join(wheres))
 
 

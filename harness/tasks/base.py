@@ -160,6 +160,14 @@ def load_hub(
     return [dict(r) for r in ds]
 
 
+def _first_local(source: DataSource, files: Sequence[str]) -> Path | None:
+    for rel in files:
+        path = source.local(*rel.split("/"))
+        if path is not None:
+            return path
+    return None
+
+
 class Task(ABC):
     """A benchmark family. One module per task, one line in the registry."""
 
@@ -208,11 +216,7 @@ class Task(ABC):
         """The problems in the set's own order; `limit` takes the first N."""
 
     def local_path(self, source: DataSource) -> Path | None:
-        for rel in self.local_files:
-            path = source.local(*rel.split("/"))
-            if path is not None:
-                return path
-        return None
+        return _first_local(source, self.local_files)
 
     def available(self, source: DataSource) -> bool:
         """Whether load() can run without the hub (for the offline default)."""
@@ -231,26 +235,36 @@ class Task(ABC):
             return [(f"{path} item {i}", row) for i, row in enumerate(data)]
         return [(f"{path}:{n}", row) for n, row in read_jsonl(path)]
 
-    def read_rows(self, source: DataSource, limit: int | None = None) -> Rows:
+    def read_rows(
+        self,
+        source: DataSource,
+        limit: int | None = None,
+        *,
+        local_files: tuple[str, ...] | None = None,
+        hub_split: HubSplit | None = None,
+    ) -> Rows:
         """The set's rows from the data dir, else from the pinned hub copy; one line when
-        neither can be had."""
-        path = self.local_path(source)
+        neither can be had. Tasks made of several files (AIME years, BBH subtasks) pass each
+        file's `local_files` and `hub_split` in place of the class's."""
+        files = self.local_files if local_files is None else local_files
+        hub_copy = self.hub_split if hub_split is None else hub_split
+        path = self.local_path(source) if local_files is None else _first_local(source, files)
         if path is not None:
             items, where, hub = self.read_local(path), f"local file {path}", False
-        elif source.hub and self.hub_split is not None:
-            h = self.hub_split
+        elif source.hub and hub_copy is not None:
+            h = hub_copy
             got = load_hub(
                 self.name,
                 h.repo,
                 h.config,
                 h.split,
                 h.revision,
-                local=" or ".join(self.local_files) or None,
+                local=" or ".join(files) or None,
             )
             items = [(f"{h.repo} row {i}", row) for i, row in enumerate(got)]
             where, hub = f"hub {h.repo}@{h.revision[:12]}", True
         else:
-            wanted = " or ".join(self.local_files) or f"{self.name}/"
+            wanted = " or ".join(files) or f"{self.name}/"
             raise HarnessError(f"{self.name}: no {wanted} in the data dir and the hub is off")
         return Rows(items[:limit] if limit is not None else items, where, hub)
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from harness.errors import HarnessError
 from harness.models import R1_MATH_INSTRUCTION
-from harness.tasks.base import CHOICE_INSTRUCTION, DataSource, Loaded, Task, load_hub, read_json
+from harness.tasks.base import CHOICE_INSTRUCTION, DataSource, HubSplit, Loaded, Task, read_json
 from harness.tasks.grading.choice import label_of, last_label, norm_text
 from harness.tasks.grading.extract import (
     LETTERS,
@@ -173,30 +173,30 @@ class BBH(Task):
     def size(self, source: DataSource) -> int | None:
         return sum(SIZES[s] for s in self.subtasks)
 
-    def _rows(self, subtask: str, source: DataSource) -> tuple[list[tuple[str, dict]], str]:
-        path: Path | None = source.local("bbh", "bbh", f"{subtask}.json")
-        if path is not None:
-            data = read_json(path)
-            if not isinstance(data, dict) or not isinstance(data.get("examples"), list):
-                raise HarnessError(f'{path}: expected {{"examples": [...]}} (BBH layout)')
-            return [(f"{path} example {i}", r) for i, r in enumerate(data["examples"])], "local"
-        if not source.hub:
-            raise HarnessError(f"bbh: no bbh/bbh/{subtask}.json in the data dir and the hub is off")
-        repo, rev = HUB
-        rows = load_hub(self.name, repo, subtask, "test", rev, local=f"bbh/bbh/{subtask}.json")
-        return [(f"{repo}/{subtask} row {i}", r) for i, r in enumerate(rows)], "hub"
+    def read_local(self, path: Path) -> list[tuple[str, dict]]:
+        """A BBH file is {"examples": [{"input", "target"}, ...]}."""
+        data = read_json(path)
+        if not isinstance(data, dict) or not isinstance(data.get("examples"), list):
+            raise HarnessError(f'{path}: expected {{"examples": [...]}} (BBH layout)')
+        return [(f"{path} example {i}", r) for i, r in enumerate(data["examples"])]
 
     def load(self, source: DataSource, limit: int | None = None) -> Loaded:
         """All subtasks interleaved one item at a time, so a --limit prefix spans them all."""
         self._source = source
         per: list[list[Problem]] = []
-        kinds = set()
+        from_hub = False
         for subtask in self.subtasks:
-            rows, kind = self._rows(subtask, source)
-            kinds.add(kind)
-            per.append([self._problem(subtask, i, row, loc) for i, (loc, row) in enumerate(rows)])
+            rows = self.read_rows(
+                source,
+                local_files=(f"bbh/bbh/{subtask}.json",),
+                hub_split=HubSplit(HUB[0], subtask, HUB[1]),
+            )
+            from_hub |= rows.from_hub
+            per.append(
+                [self._problem(subtask, i, row, loc) for i, (loc, row) in enumerate(rows.items)]
+            )
         problems = [p for group in _interleave(per) for p in group]
-        if "local" in kinds:
+        if not from_hub:
             where = f"local folder {source.data_dir / 'bbh' / 'bbh'}"  # type: ignore[operator]
         else:
             where = f"hub {HUB[0]}@{HUB[1][:12]}"
