@@ -22,8 +22,12 @@ install: $(BIN)/.installed
 # What the backend tests need besides: llama-cpp-python (in-process llama.cpp and its
 # OpenAI-compatible server) and lm-eval. llama-cpp-python builds from source, ~10 minutes on 2
 # cores the first time; pip's wheel cache makes every later install on the machine seconds.
+# A portable build (no -march=native): a wheel built for the host's newest instructions (AMX,
+# AVX-512) dies with "Illegal instruction" on a VM that reports them but cannot run them, and
+# pip's wheel cache would hand that build to every later venv on the machine.
+LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
 $(BIN)/.backends: $(BIN)/.installed
-	$(BIN)/python -m pip install --quiet -e ".[dev,llamacpp,lmeval]"
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/python -m pip install --quiet -e ".[dev,llamacpp,lmeval]"
 	touch $@
 
 demo: $(BIN)/.installed

@@ -1,4 +1,5 @@
-"""`harness` command line. Bad input: one line on stderr, exit 2. Internal error: exit 1."""
+"""`harness` command line. Bad input: one line on stderr, exit 2. Internal error: exit 1.
+Ctrl-C: exit 130."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from rich.table import Table
 from typer.exceptions import TyperException
 
 from harness.console import console
-from harness.errors import HarnessError
+from harness.errors import HarnessError, Interrupted
 
 app = typer.Typer(
     name="harness",
@@ -60,6 +61,16 @@ def print_summary(metrics: dict[str, Any], run_dir: Path) -> None:
             str(s.get("missing", 0) + t.get("missing", 0)),
         )
     out.print(table)
+    lost = [
+        f"{task} {role} {m[role]['sandbox_errors']}"
+        for task, m in metrics["tasks"].items()
+        for role in ("teacher", "student")
+        if m.get(role, {}).get("sandbox_errors")
+    ]
+    if lost:
+        out.print(
+            f"sandbox errors (answers the sandbox could not grade, not in n): {', '.join(lost)}"
+        )
     for role, c in metrics["cost"].items():
         out.print(
             f"{role}: {c['generated']} generated, {c['cached']} from cache, "
@@ -228,6 +239,9 @@ def main(argv: list[str] | None = None) -> None:
     command = typer.main.get_command(app)
     try:
         code = command.main(args=argv, prog_name="harness", standalone_mode=False)
+    except Interrupted as e:  # Ctrl-C during a run: what finished is cached
+        console.print(f"[red]{escape(str(e))}[/]", soft_wrap=True)
+        sys.exit(e.exit_code)
     except HarnessError as e:
         console.print(f"[red]error:[/] {escape(str(e))}", soft_wrap=True)
         sys.exit(e.exit_code)

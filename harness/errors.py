@@ -14,3 +14,9 @@ class HarnessError(Exception):
 
 class BackendUnavailable(HarnessError):
     """A backend that is not built yet or whose optional dependency is missing."""
+
+
+class Interrupted(HarnessError):
+    """Ctrl-C (SIGINT) during a run: exit 130, the shell's code for it; what finished is kept."""
+
+    exit_code = 130

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -85,6 +86,8 @@ _NON_IDENTITY_OPTIONS = {
 }
 
 R1_SAMPLING = Sampling(temperature=0.6, top_p=0.95, max_new_tokens=32768)
+PLAIN_SAMPLING = Sampling(temperature=0.0, max_new_tokens=2048)
+"""A spec's sampling when its model has no recommendation of its own: greedy."""
 R1_FORMAT = PromptFormat(think=True, prefill="<think>\n", system=None, style="r1")
 
 
@@ -288,13 +291,16 @@ def parse_spec(text: str) -> ModelSpec:
                 f"model spec '{raw}': write openai:<model>@<base_url>, "
                 "e.g. openai:deepseek-reasoner@https://api.deepseek.com"
             )
-        think = opts.pop("think", "0") in ("1", "true", "yes")
+        # The same rule as every other backend: an explicit #think= wins, else the R1
+        # family is recognised by its model id. The server applies the chat template, so the
+        # prefill matters only on the completions endpoint (where the turns go as plain text).
+        think = _think_option(opts.pop("think", None), model, raw)
         return ModelSpec(
             backend="openai",
             model=model,
             name=raw,
-            prompt=PromptFormat(think=think),
-            sampling=R1_SAMPLING if think else Sampling(temperature=0.0, max_new_tokens=2048),
+            prompt=R1_FORMAT if think else PromptFormat(),
+            sampling=R1_SAMPLING if think else PLAIN_SAMPLING,
             options=(("base_url", url), *sorted(opts.items())),
         )
     if backend == "replay":
@@ -313,7 +319,7 @@ def parse_spec(text: str) -> ModelSpec:
         merged.update(opts)
         prompt = base.prompt
         if "think" in merged:
-            think = merged.pop("think") in ("1", "true", "yes")
+            think = _think_option(merged.pop("think"), target, raw)
             if think != prompt.think:  # the alias's sampling stays: it suits its size
                 prompt = R1_FORMAT if think else PromptFormat()
         if "prefill" in merged:
@@ -326,12 +332,11 @@ def parse_spec(text: str) -> ModelSpec:
             prompt=prompt,
             options=tuple(sorted(merged.items())),
         )
-    think_opt = opts.get("think")
-    think = think_opt in ("1", "true", "yes") if think_opt is not None else _looks_like_r1(target)
+    think = _think_option(opts.get("think"), target, raw)
     prompt = R1_FORMAT if think else PromptFormat()
     if "prefill" in opts:
         prompt = dataclasses.replace(prompt, prefill=opts["prefill"].replace("\\n", "\n"))
-    sampling = R1_SAMPLING if think else Sampling(temperature=0.0, max_new_tokens=2048)
+    sampling = R1_SAMPLING if think else PLAIN_SAMPLING
     if backend == "llamacpp" and not target.endswith(".gguf"):
         raise HarnessError(f"model spec '{raw}': llamacpp: takes a path to a .gguf file")
     return ModelSpec(
@@ -345,7 +350,28 @@ def parse_spec(text: str) -> ModelSpec:
     )
 
 
-def _looks_like_r1(model_id: str) -> bool:
-    """Hub ids of the R1 family use think tags even when not given as an alias."""
-    low = model_id.lower()
-    return "deepseek-r1" in low or "r1-distill" in low
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+
+
+def _think_option(value: str | None, model_id: str, where: str) -> bool:
+    """`#think=1|0` when given (checked), else whether the model id names the R1 family."""
+    if value is None:
+        return looks_like_r1(model_id)
+    low = value.strip().lower()
+    if low in _TRUE:
+        return True
+    if low in _FALSE:
+        return False
+    raise HarnessError(f"model spec '{where}': #think= takes 1 or 0, not '{value}'")
+
+
+_R1_ID = re.compile(r"(?<![a-z0-9])r1(?![a-z0-9])|r1-distill|deepseek-r1", re.IGNORECASE)
+
+
+def looks_like_r1(model_id: str) -> bool:
+    """Model ids of the R1 family (`DeepSeek-R1`, `deepseek-ai/DeepSeek-R1-Distill-Qwen-7B`,
+    Ollama's `deepseek-r1:7b`, a fine-tune `someone/R1-Distill-...-ft`) use think tags even
+    when not given as an alias: `R1` as a name part of its own, not inside another word or
+    number (`deepseek-reasoner` names no R1 in its id; the `R1` alias sets the format)."""
+    return bool(_R1_ID.search(model_id))

@@ -17,7 +17,7 @@ from harness import __version__
 from harness.backends import Backend, backend_class, load_backend
 from harness.config import RunConfig
 from harness.console import console, info, warn
-from harness.errors import HarnessError
+from harness.errors import HarnessError, Interrupted
 from harness.metrics import MetricOptions, compute_metrics
 from harness.models import ModelSpec, parse_spec
 from harness.store import GenerationCache, RunDir, cache_key, default_cache_dir, prompt_digest
@@ -103,7 +103,9 @@ def make_request(
         messages = [Message("system", spec.prompt.system), *messages]
     digest = prompt_digest(messages, spec.prompt.prefill)
     fingerprint = backend_class(spec.backend).fingerprint(spec, problem)
-    key = cache_key(spec.cache_id, digest, sampling, sample, seed, fingerprint)
+    key = cache_key(
+        spec.cache_id, digest, sampling, sample, seed, fingerprint, think=spec.prompt.think
+    )
     return Request(key, problem, tuple(messages), sample, sampling, seed)
 
 
@@ -218,6 +220,9 @@ def _make_record(
         perturb_seed=p.perturb_seed,
         error=gen.error,
         logprobs=gen.logprobs,
+        # A generation that exists but could not be graded says why (a sandbox failure).
+        grade_error=(score.detail or "not graded") if gen.ok and score.correct is None else None,
+        token_limit=gen.token_limit,
     )
 
 
@@ -298,7 +303,7 @@ def run(config: RunConfig, *, progress: bool = True) -> RunResult:
                     side.close()
     except KeyboardInterrupt:
         cache.close()
-        raise HarnessError(
+        raise Interrupted(
             "interrupted: every finished generation is in the cache; "
             "run the same command again to resume"
         ) from None
@@ -372,5 +377,15 @@ def _run_role_task(
         warn(
             f"{side.role} {spec.name}: {len(failed)} {task.spec} generations failed: "
             + ", ".join(failed[:10])
+        )
+    broken = [r for r in records if r.sandbox_error]
+    if broken:
+        ids = sorted({r.problem_id for r in broken})
+        shown = ", ".join(ids[:10]) + (" ..." if len(ids) > 10 else "")
+        why = " ".join((broken[0].grade_error or "").split())[:160]
+        warn(
+            f"{side.role} {spec.name}: {len(broken)} {task.spec} answers could not be graded "
+            f"because the sandbox failed (counted as sandbox_errors, not as wrong or right): "
+            f"{shown}; first: {why}"
         )
     return records

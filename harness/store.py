@@ -18,10 +18,13 @@ from typing import Any
 
 import yaml
 
+from harness import reasoning
 from harness.errors import HarnessError
 from harness.types import Generation, Message, Record, Sampling
 
-CACHE_SCHEMA = 1
+CACHE_SCHEMA = 2
+"""Bumped when what a key covers changes (2: the reasoning splitter's version, the think flag
+and local weights' content fingerprints), so no entry made under other rules is ever reused."""
 
 
 def default_cache_dir() -> Path:
@@ -50,10 +53,15 @@ def cache_key(
     sample: int,
     seed: int,
     fingerprint: str = "",
+    think: bool = False,
 ) -> str:
     """Content-addressed key: model + revision, prompt, sampling, sample index, seed.
 
-    `fingerprint` covers what else decides the output (a replay file's content, for one).
+    `fingerprint` covers what else decides the output (a replay file's content, a local
+    model folder's weights, config and chat template). A cached generation is stored already
+    split into reasoning and answer, so the split is part of the key too: whether the model's
+    format uses think tags, and the splitter's version (`reasoning.SPLIT_VERSION`, read at
+    each call, so a bumped version takes effect everywhere).
     """
     return _digest(
         {
@@ -64,6 +72,7 @@ def cache_key(
             "sample": sample,
             "seed": seed,
             "fingerprint": fingerprint,
+            "split": {"version": reasoning.SPLIT_VERSION, "think": bool(think)},
         }
     )
 

@@ -14,6 +14,8 @@ Role = Literal["teacher", "student"]
 ROLES: tuple[Role, ...] = ("teacher", "student")
 
 FinishReason = Literal["stop", "length", "error", "missing"]
+SANDBOX_ERROR = "sandbox_error"
+"""How a grade's detail starts when the code sandbox itself failed (never the program)."""
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,9 @@ class Generation:
     """Log-probabilities of the generated tokens, when asked for and the backend gives them."""
     error: str | None = None
     """Why there is no real generation (finish_reason error/missing); never cached."""
+    token_limit: int | None = None
+    """Set when the backend had to give fewer new tokens than asked (llama.cpp: the prompt
+    plus `max_new_tokens` did not fit the context): the limit it really used."""
 
     @property
     def ok(self) -> bool:
@@ -169,6 +174,17 @@ class Record:
     perturb_seed: int | None = None
     error: str | None = None
     logprobs: tuple[float, ...] | None = None
+    grade_error: str | None = None
+    """Why a generation that exists could not be graded (correct is then None), e.g.
+    `sandbox_error: ...` when the code sandbox itself failed: not the model's fault, so not
+    counted wrong, and counted apart in the metrics (`sandbox_errors`)."""
+    token_limit: int | None = None
+    """The new-token limit the backend actually gave this generation when it was smaller than
+    the one asked for (llama.cpp: prompt + max_new_tokens did not fit the context)."""
+
+    @property
+    def sandbox_error(self) -> bool:
+        return (self.grade_error or "").startswith(SANDBOX_ERROR)
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)

@@ -104,3 +104,76 @@ def test_missing_gguf_is_one_line(tmp_path):
     assert proc.returncode == 2
     assert "no GGUF file" in proc.stderr.strip().splitlines()[-1]
     assert "Traceback" not in proc.stderr
+
+
+# -- the context: sized to fit, or the cap said and recorded -----------------------------------
+
+
+def test_context_size_fits_the_prompt_and_new_tokens():
+    from harness.backends.llamacpp import context_size
+
+    assert context_size(300, 4096, 8192, None) == 4096  # fits: no reload
+    assert context_size(5000, 4096, 8192, None) == 5120  # grown in 1024 steps
+    assert context_size(9000, 4096, 8192, None) == 8192  # never past the training context
+    assert context_size(9000, 4096, None, None) == 9216  # a model that does not say
+    assert context_size(9000, 4096, 8192, 256) == 256  # #n_ctx= is the user's
+    assert context_size(9000, 4096, 8192, 20000) == 20000
+
+
+def _capped_lines(text: str) -> list[str]:
+    return [ln for ln in text.splitlines() if "capped" in ln and "max_new_tokens" in ln]
+
+
+def test_context_grows_to_fit_then_stops_at_the_training_context(tmp_path, capsys):
+    from harness.backends.llamacpp import LlamaCppBackend
+
+    b = LlamaCppBackend(parse_spec("llamacpp:smollm2-135m"), cache_dir=tmp_path)
+    try:
+        assert (b.n_ctx_train, b.n_ctx) == (8192, 4096)
+        q = "What is 2+3? Answer with one number."
+        stop = ("\n", ".")  # the limit is what is tested, not a long generation
+        ((_, g),) = b.stream([req(q, max_new_tokens=6000, stop=stop)])
+        assert g.ok and g.token_limit is None
+        need = g.prompt_tokens + 6000
+        assert b.n_ctx == -(-need // 1024) * 1024 >= need  # grown to fit, in 1024 steps
+        assert not _capped_lines(capsys.readouterr().err)
+        out = dict(
+            b.stream(
+                [
+                    req(q, max_new_tokens=9000, stop=stop),
+                    req(q + " ", max_new_tokens=9000, stop=stop),
+                ]
+            )
+        )
+        assert b.n_ctx == 8192  # the training context, no more
+        for g in out.values():
+            assert g.ok and g.token_limit == 8192 - g.prompt_tokens
+        (line,) = _capped_lines(capsys.readouterr().err)  # said once, not per generation
+        assert "9000" in line and "training context" in line and "token_limit" in line
+    finally:
+        b.close()
+
+
+def test_a_fixed_n_ctx_too_small_caps_max_new_tokens_in_one_line(tmp_path):
+    args = ["run", "--student", f"llamacpp:{smollm2_gguf()}#n_ctx=256", "--teacher", "reference"]
+    args += ["--tasks", "chains:depth=1-2", "--limit", "2", "--max-new-tokens", "400", "--quiet"]
+    args += ["--out", str(tmp_path / "runs"), "--cache-dir", str(tmp_path / "cache")]
+    proc = cli(*args, "--run-id", "n")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (line,) = _capped_lines(proc.stderr)
+    assert "400" in line and "#n_ctx=" in line
+    recs = [json.loads(x) for x in (tmp_path / "runs/n/records.jsonl").read_text().splitlines()]
+    student = [r for r in recs if r["role"] == "student"]
+    assert len(student) == 2
+    for r in student:
+        assert r["token_limit"] == 256 - r["prompt_tokens"]
+        assert 0 < r["completion_tokens"] <= r["token_limit"]
+    # A prompt longer than a fixed context is a recorded error that says what to do.
+    from harness.backends.llamacpp import LlamaCppBackend
+
+    b = LlamaCppBackend(parse_spec(f"llamacpp:{smollm2_gguf()}#n_ctx=16"), cache_dir=tmp_path)
+    try:
+        ((_, g),) = b.stream([req("Tell me a long story about a cat and a dog " * 3)])
+    finally:
+        b.close()
+    assert not g.ok and "#n_ctx=" in g.error and g.finish_reason == "error"

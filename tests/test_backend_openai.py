@@ -367,3 +367,142 @@ def test_the_key_reaches_the_server_and_nothing_the_run_writes(server, tmp_path,
         blob = path.read_bytes()
         for secret in (KEY, other):
             assert secret.encode() not in blob, f"{secret} found in {path}"
+
+
+# -- R1 models by id: the R1 format on the openai backend too ---------------------------------
+
+
+def bare_backend(text: str) -> OpenAIBackend:
+    """The backend's response handling without a server behind it."""
+    backend = OpenAIBackend.__new__(OpenAIBackend)
+    backend.spec = parse_spec(text)
+    backend.api = backend.spec.option("api", "chat")
+    return backend
+
+
+def test_r1_by_id_gets_the_r1_format_and_sampling_in_the_request():
+    from harness.runner import role_sampling
+
+    backend = bare_backend("openai:deepseek-ai/DeepSeek-R1-Distill-Qwen-7B@http://127.0.0.1:9/v1")
+    sampling = role_sampling(backend.spec)
+    assert (sampling.temperature, sampling.top_p) == (0.6, 0.95)
+    req = request("What is 2+3?", temperature=sampling.temperature, top_p=sampling.top_p)
+    path, body, _ = backend._payload(req, 1)
+    assert path == "/chat/completions"
+    assert (body["temperature"], body["top_p"]) == (0.6, 0.95)
+    assert [m["role"] for m in body["messages"]] == ["user"]  # no system prompt for R1
+    # The completions endpoint has no chat template: the R1 prefill goes at the prompt's end,
+    # and is put back in front of the text, so the split sees the whole chain.
+    backend = bare_backend("openai:DeepSeek-R1@http://127.0.0.1:9/v1#api=completions")
+    path, body, prefill = backend._payload(req, 1)
+    assert path == "/completions" and body["prompt"].endswith("<think>\n")
+    g = backend._generation(
+        {"text": "2+3=5\n</think>\n\\boxed{5}", "finish_reason": "stop"}, {}, 1, 1, prefill
+    )
+    assert (g.reasoning, g.text, g.reasoning_closed) == ("2+3=5", "\\boxed{5}", True)
+
+
+def test_r1_by_id_never_grades_a_cut_chain():
+    """The server's template opened the chain (R1's newer template writes `<think>\\n` itself),
+    so the content is the chain without its opening tag; cut at the limit it has no answer."""
+    backend = bare_backend("openai:DeepSeek-R1-Distill-Qwen-1.5B@http://127.0.0.1:9/v1")
+    cut = {
+        "message": {"content": "Let me add 2 and 3. The answer is 5 so"},
+        "finish_reason": "length",
+    }
+    g = backend._generation(cut, {"completion_tokens": 12}, 1, 1.0)
+    assert g.reasoning_closed is False and g.text == "" and g.reasoning.startswith("Let me")
+    done = {"message": {"content": "2+3=5</think>\n\nSo \\boxed{5}."}, "finish_reason": "stop"}
+    g = backend._generation(done, {}, 1, 1.0)
+    assert (g.reasoning, g.text, g.reasoning_closed) == ("2+3=5", "So \\boxed{5}.", True)
+    # #think=0 turns the format off: the whole content is the answer, as for any plain model.
+    off = bare_backend("openai:DeepSeek-R1-Distill-Qwen-1.5B@http://127.0.0.1:9/v1#think=0")
+    g = off._generation(cut, {}, 1, 1.0)
+    assert g.reasoning is None and g.text.startswith("Let me") and g.reasoning_closed is None
+
+
+@pytest.mark.parametrize(
+    "message, finish",
+    [
+        ({"content": "", "reasoning_content": "2+3 is"}, "length"),
+        ({"content": None, "reasoning_content": "2+3 is 5, so"}, "stop"),
+        ({"content": "  \n", "reasoning_content": "2+3 is 5"}, "stop"),
+    ],
+)
+def test_reasoning_content_without_content_is_no_answer(message, finish):
+    for spec in ("openai:deepseek-reasoner@http://127.0.0.1:9", "R1"):
+        backend = bare_backend(spec)
+        g = backend._generation({"message": message, "finish_reason": finish}, {}, 1, 1.0)
+        assert g.reasoning_closed is False and g.text == "" and g.reasoning, (spec, message)
+
+
+def test_an_unclosed_think_block_is_no_answer_even_for_a_plain_spec():
+    backend = bare_backend("openai:some-reasoner@http://127.0.0.1:9")
+    assert not backend.spec.prompt.think
+    cut = {
+        "message": {"content": "<think>\nFirst, 2+3 = 5, so the answer"},
+        "finish_reason": "length",
+    }
+    g = backend._generation(cut, {}, 1, 1.0)
+    assert g.reasoning_closed is False and g.text == ""
+    plain = {"message": {"content": "The answer is 5"}, "finish_reason": "length"}
+    g = backend._generation(plain, {}, 1, 1.0)
+    assert g.text == "The answer is 5" and g.reasoning_closed is None
+
+
+def test_a_server_that_splits_reasoning_off_through_a_whole_run(tmp_path):
+    """DeepSeek's API shape (reasoning_content) from a scripted loopback server: a chain cut
+    before its answer is recorded truncated and not correct, never graded from the chain."""
+    from tests.fakeopenai import FakeOpenAI, chat_reply
+
+    def respond(body, n):
+        question = body["messages"][-1]["content"]
+        if n % 2 == 0:  # the chain ran out of tokens: reasoning, no content
+            return chat_reply("", reasoning=f"Working on: {question[:20]} ... 42", finish="length")
+        return chat_reply("The answer is \\boxed{42}.", reasoning="Thinking.")
+
+    with FakeOpenAI(respond) as server:
+        proc = run_cli(
+            tmp_path, f"openai:DeepSeek-R1@{server.url}", "--tasks", "chains", "--limit", "4"
+        )
+        assert proc.returncode == 0, proc.stderr
+        bodies = list(server.bodies)
+    assert all((b["temperature"], b["top_p"]) == (0.6, 0.95) for b in bodies)
+    recs = records(tmp_path)
+    assert len(recs) == 4
+    cut = [r for r in recs if r["reasoning"].startswith("Working on")]
+    assert len(cut) == 2
+    assert all(r["text"] == "" and r["truncated"] and r["correct"] is False for r in cut)
+    assert all(r["answer"] is None for r in cut)  # the 42 in the chain was never taken
+    rows = cache_rows(tmp_path)
+    assert sorted(g["reasoning_closed"] for g in rows.values()) == [False, False, True, True]
+
+
+@needs_server
+def test_r1_model_id_on_a_real_server_is_split_and_sampled_as_r1(server, tmp_path, data_dir):
+    """A real server (it answers for any model name) under an R1 model id: the run resolves the
+    R1 format and sampling, and SmolLM2's output, cut at 12 tokens with no `</think>`, is a
+    truncated chain with no answer. `#think=0` on the same id gives plain text to grade."""
+    import yaml
+
+    args = ("--tasks", "gsm8k", "--limit", "2", "--max-new-tokens", "12")
+    args += ("--data-dir", str(data_dir))
+    r1 = f"openai:DeepSeek-R1-Distill-Qwen-1.5B@{server}#key_env={KEY_ENV}"
+    proc = run_cli(tmp_path, r1, *args, run_id="r1")
+    assert proc.returncode == 0, proc.stderr
+    resolved = yaml.safe_load((tmp_path / "runs" / "r1" / "config.yaml").read_text())["resolved"]
+    student = resolved["student"]
+    assert student["prompt"]["think"] is True and student["prompt"]["prefill"] == "<think>\n"
+    assert (student["sampling"]["temperature"], student["sampling"]["top_p"]) == (0.6, 0.95)
+    recs = records(tmp_path, run_id="r1")
+    assert len(recs) == 2
+    for r in recs:
+        assert r["finish_reason"] == "length" and r["text"] == "" and r["reasoning"]
+        assert r["truncated"] and r["correct"] is False and r["answer"] is None
+    assert {g["reasoning_closed"] for g in cache_rows(tmp_path).values()} == {False}
+
+    proc = run_cli(tmp_path, r1.replace("#", "#think=0,"), *args, run_id="plain")
+    assert proc.returncode == 0, proc.stderr
+    plain = records(tmp_path, run_id="plain")
+    assert len(plain) == 2 and all(r["reasoning"] is None and r["text"] for r in plain)
+    assert {r["cache_key"] for r in plain}.isdisjoint({r["cache_key"] for r in recs})

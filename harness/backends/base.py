@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from harness.models import ModelSpec
+from harness.models import ModelSpec, weights_location
 from harness.types import Generation, Message, Problem, Request
 
 RAW_ROLE = "raw"
@@ -29,6 +31,105 @@ def raw_prompt(messages: Sequence[Message]) -> str | None:
 def sample_seed(seed: int, sample: int) -> int:
     """One seed per (run seed, sample index): a sample draws the same way whatever its batch."""
     return (seed * 1_000_003 + sample) % 2**31
+
+
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".gguf", ".pt", ".pth", ".ckpt", ".h5", ".msgpack")
+"""Files of a model folder known by name, size and mtime (never read: they are GBs)."""
+WATCHED_SUFFIXES = (*WEIGHT_SUFFIXES, ".py")
+STATTED_FILES = frozenset(
+    {
+        "tokenizer.json",
+        "tokenizer.model",
+        "spiece.model",
+        "vocab.json",
+        "vocab.txt",
+        "merges.txt",
+        "special_tokens_map.json",
+        "added_tokens.json",
+    }
+)
+"""Tokenizer files, known by name, size and mtime too (tokenizer.json runs to megabytes)."""
+READ_FILES = (
+    "config.json",
+    "generation_config.json",
+    "tokenizer_config.json",
+    "chat_template.jinja",
+    "chat_template.json",
+    "model.safetensors.index.json",
+    "pytorch_model.bin.index.json",
+)
+"""Small files whose content decides the output: architecture, generation defaults (stop
+tokens), the chat template, which shard holds which tensor."""
+_FINGERPRINTS: dict[tuple, str] = {}
+"""Fingerprints by (folder, its files' stats): the files are read once per change."""
+
+
+def _stat_entry(path: Path) -> tuple[str, int, int] | None:
+    try:
+        st = path.stat()  # through symlinks: a hub cache snapshot links to its blobs
+    except OSError:
+        return None
+    return (path.name, st.st_size, st.st_mtime_ns)
+
+
+def _folder_signature(folder: Path) -> tuple[tuple[str, int, int], ...]:
+    wanted = []
+    with os.scandir(folder) as it:
+        for entry in it:
+            name = entry.name
+            # .py: the modelling code of a trust_remote_code model
+            if name in READ_FILES or name in STATTED_FILES or name.endswith(WATCHED_SUFFIXES):
+                wanted.append(name)
+    stats = (_stat_entry(folder / name) for name in sorted(wanted))
+    return tuple(s for s in stats if s is not None)
+
+
+def folder_fingerprint(folder: Path) -> str:
+    """A cheap content fingerprint of a local model folder: weight and tokenizer files by name,
+    size and mtime, and the content of config.json, generation_config.json, the tokenizer
+    config (which holds the chat template), chat_template.jinja and the shard index. Replacing
+    weights in the same folder changes it; an untouched folder always gives the same one."""
+    signature = _folder_signature(folder)
+    memo = (str(folder.resolve()), signature)
+    found = _FINGERPRINTS.get(memo)
+    if found is not None:
+        return found
+    h = hashlib.sha256()
+    for name, size, mtime in signature:
+        h.update(f"{name}\0{size}\0{mtime}\n".encode())
+    for name in READ_FILES:
+        path = folder / name
+        if path.is_file():
+            h.update(f"{name}\0".encode())
+            h.update(hashlib.sha256(path.read_bytes()).digest())
+    found = "weights:" + h.hexdigest()[:32]
+    if len(_FINGERPRINTS) > 256:
+        _FINGERPRINTS.clear()
+    _FINGERPRINTS[memo] = found
+    return found
+
+
+def file_fingerprint(path: Path) -> str:
+    """A single weights file (a GGUF, which carries its own chat template): name, size, mtime."""
+    entry = _stat_entry(path)
+    if entry is None:
+        return ""
+    name, size, mtime = entry
+    return "weights:" + hashlib.sha256(f"{name}\0{size}\0{mtime}".encode()).hexdigest()[:32]
+
+
+def weights_fingerprint(spec: ModelSpec) -> str:
+    """The content fingerprint of a spec's local weights (a folder or a GGUF file, an alias's
+    packaged GGUF included); "" for a hub id, whose `#revision=` pins it instead."""
+    source, gguf = weights_location(spec)
+    path = Path(source).expanduser()
+    if gguf is not None:
+        return file_fingerprint(path / gguf)
+    if path.is_dir():
+        return folder_fingerprint(path)
+    if path.is_file():
+        return file_fingerprint(path)
+    return ""
 
 
 class Backend(ABC):

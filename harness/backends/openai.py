@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 from harness.backends.base import Backend, raw_prompt, sample_seed
 from harness.errors import BackendUnavailable, HarnessError
 from harness.models import ModelSpec
-from harness.tasks.grading.extract import split_reasoning
+from harness.tasks.grading.extract import THINK_OPEN, split_reasoning
 from harness.types import Generation, Request
 
 DEFAULT_KEY_ENV = "OPENAI_API_KEY"
@@ -372,13 +372,17 @@ class OpenAIBackend(Backend):
             lp = (choice.get("logprobs") or {}).get("token_logprobs")
             logprobs = list(lp) if isinstance(lp, list) else None
         if isinstance(reasoning, str) and reasoning.strip():
-            # The server split the chain off (DeepSeek, vLLM's reasoning parser). Cut at the
-            # limit with no content yet: the answer was never given.
+            # The server split the chain off (DeepSeek, vLLM's reasoning parser). No content
+            # after it (cut at the limit, or the server ended there): the answer was never
+            # given, and nothing of the chain may be graded as one.
             text = content.strip()
-            closed = not (finish == "length" and not text)
+            closed = bool(text)
             reasoning_part: str | None = reasoning.strip()
         else:
-            reasoning_part, text, closed = split_reasoning(content, think)
+            # Content that opens with <think> is a chain whatever the spec says (a think-tag
+            # model not recognised by its id); never closed, it is no answer.
+            opened = content.lstrip().startswith(THINK_OPEN)
+            reasoning_part, text, closed = split_reasoning(content, think or opened)
         if logprobs is not None and any(not isinstance(x, (int, float)) for x in logprobs):
             logprobs = [float(x) if isinstance(x, (int, float)) else float("nan") for x in logprobs]
         completion = usage.get("completion_tokens") if n == 1 else None

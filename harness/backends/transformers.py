@@ -14,13 +14,13 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from harness.backends.base import Backend
+from harness.backends.base import Backend, weights_fingerprint
 from harness.console import info
 from harness.errors import HarnessError
 from harness.hub import hub_unreachable
 from harness.models import ModelSpec, weights_location
 from harness.tasks.grading.extract import split_reasoning
-from harness.types import Generation, Request
+from harness.types import Generation, Problem, Request
 
 CONVERTED_MARK = "harness-converted.txt"
 
@@ -79,6 +79,12 @@ def local_weights(spec: ModelSpec, cache_dir: Path) -> tuple[str, str | None]:
 class TransformersBackend(Backend):
     name = "transformers"
     default_batch_size = 8
+
+    @classmethod
+    def fingerprint(cls, spec: ModelSpec, problem: Problem) -> str:
+        """Local weights by content (size, mtime, config, chat template): replaced weights in
+        the same place never reuse the old generations."""
+        return weights_fingerprint(spec)
 
     def __init__(self, spec: ModelSpec, **kw: Any) -> None:
         super().__init__(spec, **kw)

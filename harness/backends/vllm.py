@@ -23,13 +23,13 @@ import weakref
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from harness.backends.base import Backend, raw_prompt, sample_seed
+from harness.backends.base import Backend, raw_prompt, sample_seed, weights_fingerprint
 from harness.backends.transformers import local_weights
 from harness.console import info
 from harness.errors import BackendUnavailable, HarnessError
 from harness.models import ModelSpec
 from harness.tasks.grading.extract import split_reasoning
-from harness.types import Generation, Request
+from harness.types import Generation, Problem, Request
 
 CPU_MEMORY_SHARE = 0.3
 
@@ -215,6 +215,12 @@ class VLLMBackend(Backend):
     name = "vllm"
     default_batch_size = 256
     """vLLM schedules continuously inside a batch; a large batch keeps it full."""
+
+    @classmethod
+    def fingerprint(cls, spec: ModelSpec, problem: Problem) -> str:
+        """Local weights by content (size, mtime, config, chat template): replaced weights in
+        the same place never reuse the old generations."""
+        return weights_fingerprint(spec)
 
     def __init__(self, spec: ModelSpec, **kw: Any) -> None:
         super().__init__(spec, **kw)

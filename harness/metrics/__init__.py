@@ -264,10 +264,21 @@ def _overall(
 ) -> dict[str, Any]:
     """Every task together: accuracy over all samples, pass@1 over all problems (micro) and
     the mean of the tasks' pass@1 (macro), and the pooled teacher-student pairs."""
-    out: dict[str, Any] = {"tasks": len(tasks)}
+    out: dict[str, Any] = {
+        "tasks": len(tasks),
+        "sandbox_errors": sum(r.sandbox_error for r in records),
+    }
     for role in ROLES:
-        rs = graded(r for r in records if r.role == role)
+        role_rs = [r for r in records if r.role == role]
+        rs = graded(role_rs)
         if not rs:
+            if any(r.sandbox_error for r in role_rs):
+                out[role] = {
+                    **dict.fromkeys(("accuracy", "pass_at_1", "macro_pass_at_1", "ci95")),
+                    "n": 0,
+                    "problems": 0,
+                    "sandbox_errors": sum(r.sandbox_error for r in role_rs),
+                }
             continue
         per_problem: dict[tuple[str, str], list[bool]] = defaultdict(list)
         for r in rs:
@@ -282,6 +293,7 @@ def _overall(
             "n": len(rs),
             "problems": len(p1),
             "ci95": bootstrap_ci(p1, seed=seed),
+            "sandbox_errors": sum(r.sandbox_error for r in role_rs),
         }
     if pooled.agree:
         out["paired"] = paired_stats(pooled, seed=seed)

@@ -242,11 +242,14 @@ def columns_ci(cols: dict[str, list[float]], seed: int = 0) -> dict[str, list[fl
 def role_summary(
     records: Sequence[Record], same_answer: SameAnswer | None = None, *, seed: int = 0
 ) -> dict[str, Any]:
-    """accuracy, n, ci95 for one task x role, the sample metrics, and the counts that explain n."""
+    """accuracy, n, ci95 for one task x role, the sample metrics, and the counts that explain n
+    (missing, errors, sandbox_errors: records kept but not graded)."""
     rs = graded(records)
     problems = by_problem(rs)
     missing = sorted({r.problem_id for r in records if r.finish_reason == "missing"})
     errors = sorted({r.problem_id for r in records if r.finish_reason == "error"})
+    # Answers the sandbox could not grade: not in n (neither right nor wrong), never silently.
+    sandbox = [r for r in records if r.sandbox_error]
     sample_stats, cols = sample_accuracy(problems, same_answer or str_equal)
     cis = columns_ci(cols, seed) if cols else {}
     out: dict[str, Any] = {
@@ -263,11 +266,14 @@ def role_summary(
         "lenient": sum(r.lenient for r in rs),
         "missing": len(missing),
         "errors": len(errors),
+        "sandbox_errors": len(sandbox),
     }
     if missing:
         out["missing_ids"] = missing
     if errors:
         out["error_ids"] = errors
+    if sandbox:
+        out["sandbox_error_ids"] = sorted({r.problem_id for r in sandbox})
     return out
 
 

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from harness.metrics.segment import segment_steps
+from harness.reasoning import LEAKED_TURN, THINK_CLOSE, THINK_OPEN
 from harness.types import Record
 
 NGRAM = 4
@@ -137,8 +138,9 @@ def has_cycle(steps: Sequence[str], max_period: int = CYCLE_MAX_PERIOD) -> bool:
 
 def think_state(r: Record) -> str:
     """none (no reasoning format), ok, empty, unclosed (no `</think>`), or malformed (stray or
-    nested think tags)."""
-    if "<think>" in r.text or "</think>" in r.text or (r.reasoning and "<think>" in r.reasoning):
+    nested think tags, in the answer part or inside the reasoning)."""
+    tags = (THINK_OPEN, THINK_CLOSE)
+    if any(t in r.text for t in tags) or (r.reasoning and any(t in r.reasoning for t in tags)):
         return "malformed"
     if r.reasoning is None:
         return "none"
@@ -186,6 +188,9 @@ def record_health(r: Record) -> dict[str, Any]:
         "hesitations": hesitations,
         "hesitations_per_1k": round(1000.0 * hesitations / tokens, 6) if tokens else 0.0,
         "think": think_state(r),
+        # The model went on past its answer into a new chat turn (`<|im_start|>user`): graded
+        # on the text before it, counted here.
+        "leaked_turn": LEAKED_TURN.search(r.text) is not None,
     }
 
 
@@ -234,6 +239,7 @@ def health_summary(
         "empty_think_rate": round(states["empty"] / n, 6),
         "unclosed_think_rate": round(states["unclosed"] / n, 6),
         "malformed_think_rate": round(states["malformed"] / n, 6),
+        "leaked_turn_rate": round(sum(h.get("leaked_turn", False) for h in hs) / n, 6),
     }
     if not has_reasoning:
         out["reasoning_tokens_reason"] = (

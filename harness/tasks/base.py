@@ -18,7 +18,12 @@ from typing import Any
 from harness.errors import HarnessError
 from harness.hub import hub_unreachable
 from harness.models import R1_MATH_INSTRUCTION
-from harness.tasks.grading.extract import LETTERS, STATED_CONFIDENCE_INSTRUCTION, Extraction
+from harness.tasks.grading.extract import (
+    LETTERS,
+    STATED_CONFIDENCE_INSTRUCTION,
+    Extraction,
+    answer_text,
+)
 from harness.types import Generation, Message, Problem, Score
 
 PROMPT_STYLES = ("r1", "cot-fewshot", "plain", "r1-confidence")
@@ -354,9 +359,12 @@ class Task(ABC):
                     )
                 )
                 continue
-            found = self.extract_answer(generation.text, problem)
+            # A chat turn the model went on to write (`<|im_start|>user ...`) is not its answer.
+            text, leaked = answer_text(generation.text)
+            found = self.extract_answer(text, problem)
             if found is None:
-                scores.append(Score(correct=False, truncated=cut, detail="no answer found"))
+                detail = "no answer found" + ("; leaked chat turn cut" if leaked else "")
+                scores.append(Score(correct=False, truncated=cut, detail=detail))
                 continue
             pending.append((len(scores), found, problem, cut))
             scores.append(None)

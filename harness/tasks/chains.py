@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from harness.errors import HarnessError
 from harness.tasks.base import DataSource, Loaded, Task
 from harness.tasks.grading.extract import Extraction, extract_final_answer
-from harness.tasks.grading.numeric import numbers_equal
+from harness.tasks.grading.numeric import is_number, numbers_equal
 from harness.types import Problem
 
 MIN_DEPTH, MAX_DEPTH = 1, 12
@@ -252,7 +252,7 @@ class Chains(Task):
         )
 
     def extract(self, text: str) -> Extraction | None:
-        return extract_final_answer(text)
+        return extract_final_answer(text, kind="number", accept=is_number)
 
     def grade(self, answer: str, problem: Problem) -> bool:
         return numbers_equal(answer, problem.answer)

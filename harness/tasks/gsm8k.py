@@ -14,7 +14,7 @@ import re
 from harness.errors import HarnessError
 from harness.tasks.base import DataSource, HubSplit, Loaded, Task, load_hub, read_jsonl
 from harness.tasks.grading.extract import Extraction, extract_final_answer
-from harness.tasks.grading.numeric import numbers_equal
+from harness.tasks.grading.numeric import is_number, numbers_equal
 from harness.types import Message, Problem
 
 HUB_PATH = "openai/gsm8k"
@@ -104,7 +104,9 @@ class GSM8K(Task):
 
     def extract(self, text: str) -> Extraction | None:
         # A few-shot completion that runs on into a new "Q:" has already answered.
-        return extract_final_answer(_NEXT_QUESTION.split(text, 1)[0])
+        return extract_final_answer(
+            _NEXT_QUESTION.split(text, 1)[0], kind="number", accept=is_number
+        )
 
     def grade(self, answer: str, problem: Problem) -> bool:
         return numbers_equal(answer, problem.answer)

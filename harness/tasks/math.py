@@ -65,7 +65,7 @@ class MathTask(Task):
     kind = "math"
 
     def extract(self, text: str) -> Extraction | None:
-        return extract_final_answer(text)
+        return extract_final_answer(text, kind="math")
 
     def grade(self, answer: str, problem: Problem) -> Verdict:
         result = math_compare(answer, problem.answer)

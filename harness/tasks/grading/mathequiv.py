@@ -32,7 +32,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from harness.errors import HarnessError
-from harness.tasks.grading.extract import last_boxed, unwrap_latex
+from harness.tasks.grading.extract import MINUS_SIGNS, final_boxed, unwrap_latex
 
 DEFAULT_TIMEOUT = 5.0
 """Seconds one comparison may take before its worker is killed (math-verify's own limit is
@@ -56,7 +56,7 @@ class MathResult:
 # -- cheap, exact checks -----------------------------------------------------------------------
 
 _SPACING = re.compile(r"\\[,;:!> ]|\\q?quad|~")
-_DEGREES = re.compile(r"\^\s*\{?\s*\\circ\s*\}?|°|\\degree|\s*degrees?\b")
+_DEGREES = re.compile(r"\^ ?\{? ?\\circ ?\}?|°|\\degree| ?degrees?\b")
 _ASSIGN = re.compile(r"^[A-Za-z](?:_\{?\w+\}?)?=(?!=)")
 _PLAIN = re.compile(r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)")
 _GROUPED = re.compile(r"[-+]?\d{1,3}(?:,\d{3})+(?:\.\d+)?")
@@ -65,17 +65,32 @@ _BASE = re.compile(r"([0-9A-Fa-f]*\d[0-9A-Fa-f]*)_\{?(\d+)\}?")
 _DIGITS = re.compile(r"[0-9A-Fa-f]*\d[0-9A-Fa-f]*")
 
 
+_APPROX = re.compile(r"\\approx|≈|\\sim(?![a-z])")
+
+
+def _unboxed(answer: str) -> str:
+    """The answer without its box(es) (several boxes of one answer become one list), with ASCII
+    minus signs and without a trailing `\\approx 0.33` (the exact value is the answer)."""
+    s = answer.strip().translate(MINUS_SIGNS)
+    if "\\boxed" in s or "\\fbox" in s:
+        boxed = final_boxed(s)
+        if boxed is not None:
+            s = boxed
+    m = _APPROX.search(s)
+    if m and s[: m.start()].strip():
+        s = s[: m.start()].strip()
+    return s
+
+
 def canonical(answer: str) -> str:
     """A normalized string: delimiters, `\\boxed`, `\\text{}` wrappers, `\\left`/`\\right`,
     spacing, degrees, `\\dfrac`, a trailing period, `x =` and all whitespace removed."""
-    s = answer.strip()
-    boxed = last_boxed(s) if "\\boxed" in s or "\\fbox" in s else None
-    if boxed is not None:
-        s = boxed
+    s = _unboxed(answer)
     s = unwrap_latex(s)
     s = s.replace("\\left", "").replace("\\right", "").replace("\\displaystyle", "")
     s = re.sub(r"\\[dt]frac", r"\\frac", s)
     s = _SPACING.sub("", s)
+    s = re.sub(r"\s+", " ", s)  # one space per run: the patterns below never backtrack on runs
     s = _DEGREES.sub("", s)
     s = s.replace("\\%", "%").replace("{,}", ",")
     s = re.sub(r"\s+", "", s)
@@ -110,6 +125,10 @@ def exact_value(s: str) -> tuple[Fraction, int] | None:
     return None
 
 
+_WORDS = re.compile(r"[A-Za-z]+(?:[-'][A-Za-z]+)*")
+_DECIMAL_COMMA = re.compile(r"(-?\d+),(\d{1,2})")
+
+
 def quick_compare(answer: str, gold: str) -> MathResult | None:
     """Decide the pair without math-verify when that is certain; None when it is not."""
     a, g = canonical(answer), canonical(gold)
@@ -127,7 +146,18 @@ def quick_compare(answer: str, gold: str) -> MathResult | None:
             same_digits = da[0].upper().lstrip("0") == dg[0].upper().lstrip("0")
             same_base = da[1] is None or dg[1] is None or int(da[1]) == int(dg[1])
             return MathResult(same_digits and same_base, "base")
+    if _WORDS.fullmatch(a) and _WORDS.fullmatch(g):
+        # Words compare without case (`Even` is `\\text{even}`); math-verify would read
+        # them as products of variables. Letters outside \\text{} may still be a product.
+        if len(g) >= 3 and a.lower() == g.lower():
+            return MathResult(True, "text")
+        if "\\text" in gold or "\\text" in answer:
+            return MathResult(a.lower() == g.lower(), "text")
     va, vg = exact_value(a), exact_value(g)
+    if va is None and vg is not None:
+        comma = _DECIMAL_COMMA.fullmatch(a)
+        if comma:  # `1,22` against a single number: a decimal comma, not a list
+            va = (Fraction(f"{comma.group(1)}.{comma.group(2)}"), len(comma.group(2)))
     if va is not None and vg is not None:
         if va[0] == vg[0]:
             return MathResult(True, "number")
@@ -286,10 +316,7 @@ class MathVerifier:
 def canonical_for_parse(answer: str) -> str:
     """What math-verify reads: the answer without delimiters, `\\boxed`, AoPS's bold and
     parentheses around a lone number, or a trailing period (its own normalizer does the rest)."""
-    s = answer.strip()
-    boxed = last_boxed(s) if "\\boxed" in s or "\\fbox" in s else None
-    if boxed is not None:
-        s = boxed
+    s = _unboxed(answer)
     s = s.strip().strip("$").strip()
     for open_, close in (("\\(", "\\)"), ("\\[", "\\]")):
         if s.startswith(open_) and s.endswith(close):

@@ -1,0 +1,56 @@
+"""Think tags and chat-template leftovers: the neutral home that backends (which split an output
+into reasoning and answer), tasks (which grade the answer part) and metrics (which check the
+health of both) all read, so none of them imports another."""
+
+from __future__ import annotations
+
+import re
+
+THINK_OPEN = "<think>"
+THINK_CLOSE = "</think>"
+SPLIT_VERSION = 2
+"""Bumped whenever `split_reasoning` changes how it splits: it is part of every cache key, so a
+cached raw output is never scored with a stale split."""
+
+
+MINUS_SIGNS = str.maketrans({"\u2212": "-", "\ufe63": "-", "\uff0d": "-"})
+"""Unicode minus signs read as `-`: `−5` is -5, never 5."""
+
+LEAKED_TURN = re.compile(
+    r"<\|im_start\|>|<\|im_end\|>|<\|user\|>|<\|assistant\|>|<\|system\|>|<\|eot_id\|>"
+    r"|<\|start_header_id\|>|<\|end_header_id\|>|<\|endoftext\|>|<\|end_of_text\|>"
+    r"|<\|end\|>|<\|eos\|>|<｜(?:User|Assistant|end▁of▁sentence)｜>|</s>|<end_of_turn>"
+    r"|<start_of_turn>|\[INST\]"
+)
+"""Chat-template tokens a model writes when it keeps talking after its answer (a new user
+turn, an end-of-text marker). Nothing after the first one is the model's answer."""
+
+
+def cut_leaked_turn(text: str) -> tuple[str, bool]:
+    """The text before the first leaked chat-template token, and whether there was one."""
+    m = LEAKED_TURN.search(text)
+    return (text[: m.start()], True) if m else (text, False)
+
+
+def split_reasoning(text: str, think: bool) -> tuple[str | None, str, bool | None]:
+    """(reasoning, answer part, closed) of a model's output.
+
+    For a think-tag model, text before the `</think>` that precedes the answer is reasoning.
+    With several `</think>` (an answer, then a stray tag) the answer part starts at the last
+    non-empty segment; stray tags stay in the part they were in, where the health section
+    sees them (and grading ignores them). With no `</think>` the answer was never given
+    (closed=False) and the answer part is empty. For other models the whole text is the answer
+    part and closed is None, unless the text carries think tags anyway.
+    """
+    if THINK_CLOSE in text:
+        segments = text.split(THINK_CLOSE)
+        last = len(segments) - 1
+        while last > 1 and not segments[last].strip():
+            last -= 1
+        head = THINK_CLOSE.join(segments[:last])
+        reasoning = head.split(THINK_OPEN, 1)[1] if THINK_OPEN in head else head
+        return reasoning.strip(), THINK_CLOSE.join(segments[last:]).strip(), True
+    if think:
+        body = text.split(THINK_OPEN, 1)[1] if THINK_OPEN in text else text
+        return body.strip(), "", False
+    return None, text.strip(), None
