@@ -170,8 +170,9 @@ def main() -> None:
                 cached = len(steps) / (time.perf_counter() - t0)
                 emb.close()
             print(
-                f"embeddings (MiniLM, batch 64, CPU): {rate:.0f} steps/s computed, "
-                f"{cached:.0f} steps/s from the cache ({len(steps)} distinct steps)"
+                f"embeddings (MiniLM, CPU, {emb.encoded} token rows): {rate:.0f} steps/s "
+                f"computed, {cached:.0f} steps/s from the cache ({len(steps)} distinct steps; "
+                "benchmarks/bench_chainsim.py compares this path with the previous one)"
             )
     sys.exit(0 if ok else 1)
 

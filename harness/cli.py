@@ -72,9 +72,15 @@ def print_summary(metrics: dict[str, Any], run_dir: Path) -> None:
             f"sandbox errors (answers the sandbox could not grade, not in n): {', '.join(lost)}"
         )
     for role, c in metrics["cost"].items():
+        ex = c.get("executions") or {}
+        ran = ex.get("executed", 0) + ex.get("calibration_runs", 0)
+        reused = ex.get("cached", 0) + ex.get("duplicates", 0)
+        programs = (
+            f", {ran} programs run, {reused} from the execution cache" if ran or reused else ""
+        )
         out.print(
             f"{role}: {c['generated']} generated, {c['cached']} from cache, "
-            f"{c['tokens']} tokens, {c['seconds']:.1f}s generating"
+            f"{c['tokens']} tokens, {c['seconds']:.1f}s generating{programs}"
         )
     out.print(
         f"total {metrics['run']['seconds']:.1f}s; records and metrics in {escape(str(run_dir))}"

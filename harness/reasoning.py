@@ -1,6 +1,7 @@
-"""Think tags and chat-template leftovers: the neutral home that backends (which split an output
-into reasoning and answer), tasks (which grade the answer part) and metrics (which check the
-health of both) all read, so none of them imports another."""
+"""How a reasoning model's output is laid out: think tags, chat-template leftovers and a stated
+confidence. The neutral home that backends (which split an output into reasoning and answer),
+tasks (which grade the answer part) and metrics (health, calibration) all read, so none of them
+imports another."""
 
 from __future__ import annotations
 
@@ -54,3 +55,47 @@ def split_reasoning(text: str, think: bool) -> tuple[str | None, str, bool | Non
         body = text.split(THINK_OPEN, 1)[1] if THINK_OPEN in text else text
         return body.strip(), "", False
     return None, text.strip(), None
+
+
+# -- stated confidence (calibration) -------------------------------------------------------------
+
+STATED_CONFIDENCE_INSTRUCTION = (
+    "When you have finished reasoning, write how confident you are that your answer is correct "
+    "as `Confidence: <0-100>%` on its own line, then give the final answer."
+)
+"""Asked by the r1-confidence prompt style; the confidence comes before the final answer so a
+lenient last-number fallback never mistakes it for the answer."""
+
+_CONFIDENCE_WORD = re.compile(r"confidence", re.IGNORECASE)
+_CONFIDENCE_VALUE = re.compile(
+    r"(?:[ \t]+level)?[ \t]*(?:is|of|:|=)?[ \t]*[:=]?[ \t]*\**[ \t]*(\d{1,3}(?:\.\d+)?)[ \t]*"
+    r"(%|percent|/[ \t]*100|/[ \t]*10\b)?",
+    re.IGNORECASE,
+)
+_CONFIDENCE_WINDOW = 48
+"""Characters after the word a stated confidence may take: matching within a fixed window keeps
+the rule linear however much whitespace follows the word."""
+
+
+def extract_stated_confidence(text: str) -> float | None:
+    """The last stated confidence (`Confidence: 80%`, `confidence 0.8`, `8/10`) as 0-1.
+
+    A bare number above 1 is read as a percentage; anything above 100% is not a confidence.
+    """
+    hits = []
+    for word in _CONFIDENCE_WORD.finditer(text):
+        # Whitespace runs become one space, so the pattern's optional spaces cannot backtrack.
+        window = " ".join(text[word.end() : word.end() + _CONFIDENCE_WINDOW].split())
+        m = _CONFIDENCE_VALUE.match(" " + window)
+        if m:
+            hits.append(m.groups(default=""))
+    if not hits:
+        return None
+    number, unit = hits[-1]
+    value = float(number)
+    unit = unit.replace(" ", "").lower()
+    if unit == "/10":
+        value /= 10.0
+    elif unit or value > 1.0:
+        value /= 100.0
+    return value if 0.0 <= value <= 1.0 else None

@@ -23,6 +23,7 @@ from harness.models import ModelSpec, parse_spec
 from harness.store import GenerationCache, RunDir, cache_key, default_cache_dir, prompt_digest
 from harness.tasks import REGISTRY as TASKS
 from harness.tasks import DataSource, Task, get_task
+from harness.tasks.grading import sandbox
 from harness.types import (
     ROLES,
     Generation,
@@ -254,6 +255,9 @@ def run(config: RunConfig, *, progress: bool = True) -> RunResult:
 
     cache_dir = Path(config.cache_dir).expanduser() if config.cache_dir else default_cache_dir()
     cache = GenerationCache(cache_dir / "generations.sqlite")
+    # Code answers: results of programs already run (the reference teacher's, another
+    # student's identical ones) come from the execution cache beside the generations.
+    sandbox.set_execution_cache(None if config.fresh else cache_dir / "executions.sqlite")
     run_id = config.run_id or config.default_run_id()
     run_dir = RunDir(Path(config.out).expanduser() / run_id)
     run_dir.create()
@@ -281,6 +285,7 @@ def run(config: RunConfig, *, progress: bool = True) -> RunResult:
     )
 
     records: list[Record] = []
+    executions: dict[str, dict[str, int]] = {}
     bars = Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -294,6 +299,7 @@ def run(config: RunConfig, *, progress: bool = True) -> RunResult:
         with bars:
             for role in ROLES:
                 side = _Role(role, specs[role], config, cache_dir)
+                before = sandbox.execution_stats()
                 try:
                     for task in tasks:
                         records.extend(
@@ -301,6 +307,7 @@ def run(config: RunConfig, *, progress: bool = True) -> RunResult:
                         )
                 finally:
                     side.close()
+                    executions[role] = (sandbox.execution_stats() - before).to_dict()
     except KeyboardInterrupt:
         cache.close()
         raise Interrupted(
@@ -320,6 +327,8 @@ def run(config: RunConfig, *, progress: bool = True) -> RunResult:
             confidence=config.confidence,
         ),
     )
+    for role, counts in executions.items():
+        metrics["cost"][role]["executions"] = counts
     metrics["run"] = {
         "run_id": run_id,
         "student": specs["student"].name,

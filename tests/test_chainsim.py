@@ -1,4 +1,5 @@
-"""Chain similarity with the real all-MiniLM-L6-v2 (packaged, offline): sanity and caching."""
+"""Chain similarity with the real all-MiniLM-L6-v2 (packaged, offline): sanity, caching, the
+batched path against per-pair encoding, de-duplication and the step cap."""
 
 from __future__ import annotations
 
@@ -6,15 +7,19 @@ import random
 
 import numpy as np
 import pytest
+import torch
 
-from harness.metrics import MetricOptions, compute_metrics
+from harness.metrics import MetricOptions, chainsim, compute_metrics
 from harness.metrics.chainsim import (
     DEFAULT_MODEL,
+    MAX_STEPS,
     Embedder,
     chain_scores,
+    chain_summary,
     monotone_alignment,
     packaged_minilm,
     resolve_model,
+    score_pairs,
 )
 from harness.metrics.segment import segment_steps
 from tests.metrics_records import make_record as rec
@@ -144,3 +149,130 @@ def test_chains_turned_off_are_null_with_the_reason():
         "reason": "turned off by --chain-model none",
     }
     assert "chains" not in compute_metrics(t + s, {})["tasks"]["t"]  # not asked for
+
+
+R1_CHAIN = """Okay, so I need to find how many marbles Tom has left after the two trades.
+He starts with 48 marbles. Then he gives 12 to Aisha, so 48 - 12 = 36.
+Wait, let me check that again.
+Yes, 48 - 12 = 36 marbles.
+Hmm.
+Next he buys 3 bags of 5 marbles: 3 * 5 = 15, and 36 + 15 = 51.
+Let me double-check.
+So Tom has 51 marbles at the end."""
+
+R1_STUDENT = """Okay, so I need to find how many marbles Tom has left after the two trades.
+Tom has 48 marbles and gives away 12, which leaves 36.
+Hmm.
+Wait, let me check that again.
+He then gets 3 bags with 5 marbles each, that is 15 more, so 36 + 15 = 51.
+WAIT, LET ME CHECK THAT   AGAIN.
+Therefore the answer is 51 marbles."""
+
+
+def _per_pair(embedder, teacher: str, student: str) -> dict[str, float]:
+    """The reference: each pair's two chains encoded on their own by sentence-transformers."""
+    model = embedder._load()
+
+    def enc(text: str) -> np.ndarray:
+        return model.encode(segment_steps(text), normalize_embeddings=True, batch_size=64)
+
+    return chain_scores(enc(teacher), enc(student))
+
+
+def test_batched_path_matches_per_pair_encoding(embedder):
+    chains = [
+        (CHAIN, CHAIN + "\nThe answer is 110."),
+        (CHAIN, UNRELATED),
+        (CHAIN, "\n".join(reversed(segment_steps(CHAIN)))),
+        (R1_CHAIN, R1_STUDENT),
+        (R1_CHAIN, CHAIN),
+        (UNRELATED, R1_STUDENT),
+    ]
+    pairs = [
+        (
+            rec(f"p{i}", "teacher", reasoning=t, text="x"),
+            rec(f"p{i}", "student", reasoning=s, text="x"),
+        )
+        for i, (t, s) in enumerate(chains)
+    ]
+    threads = torch.get_num_threads()
+    fresh = Embedder(None, None, workers=2, batch_tokens=256)  # several batches, two threads
+    fresh._model = embedder._load()
+    got = score_pairs(pairs, fresh)
+    assert torch.get_num_threads() == threads  # the worker threads' setting is undone
+    for (t, s), g in zip(chains, got, strict=True):
+        want = _per_pair(embedder, t, s)
+        assert set(g) == {"similarity", "coverage", "order_score"}
+        for key in g:
+            assert g[key] == pytest.approx(want[key], abs=1e-5), (key, t[:30], s[:30])
+
+
+def test_duplicate_steps_are_embedded_once(embedder):
+    texts = [
+        "Wait, let me check that again.",
+        "wait, let me check that again.",  # the uncased tokenizer: the same token ids
+        "Wait,   let me CHECK that again.",
+        "Hmm.",
+        "Hmm.",  # the same text
+        "So 48 - 12 = 36 marbles.",
+    ]
+    fresh = Embedder(None, None)
+    fresh._model = embedder._load()
+    vecs = fresh.embed(texts)
+    assert fresh.computed == 5  # distinct texts
+    assert fresh.encoded == 3  # distinct token rows: what the model ran on
+    assert np.array_equal(vecs[0], vecs[1]) and np.array_equal(vecs[0], vecs[2])
+    assert np.array_equal(vecs[3], vecs[4])
+    want = embedder._load().encode(texts, normalize_embeddings=True)
+    assert np.abs(vecs - want).max() < 1e-5
+
+
+def test_plain_encode_fallback_gives_the_same_vectors(embedder, monkeypatch):
+    texts = segment_steps(R1_CHAIN)
+    fast = Embedder(None, None)
+    fast._model = embedder._load()
+    want = fast.embed(texts)
+    monkeypatch.setattr(chainsim, "_token_rows", lambda model, texts: None)
+    plain = Embedder(None, None)
+    plain._model = embedder._load()
+    assert np.abs(plain.embed(texts) - want).max() < 1e-5
+    assert plain.encoded == len(set(texts))
+
+
+def test_step_cap_is_applied_and_reported(embedder):
+    loop = (
+        R1_CHAIN
+        + "\n"
+        + "\n".join(f"Let me try n = {i % 3}: that gives {i % 3} again." for i in range(40))
+    )
+    t = rec("p0", "teacher", reasoning=R1_CHAIN, text="51")
+    s = rec("p0", "student", reasoning=loop, text="51")
+    cap = 10
+    (got,) = score_pairs([(t, s)], embedder, max_steps=cap)
+    model = embedder._load()
+    first = segment_steps(loop)[:cap]
+    want = chain_scores(
+        model.encode(segment_steps(R1_CHAIN), normalize_embeddings=True),
+        model.encode(first, normalize_embeddings=True),
+    )
+    for key in got:
+        assert got[key] == pytest.approx(want[key], abs=1e-5)
+    summary = chain_summary([(t, s)], [got], model="m", threshold=0.7, max_steps=cap)
+    assert summary["step_cap"] == cap and summary["steps_capped"] == 1
+    reason = summary["steps_capped_reason"]
+    assert "1 student" in reason and f"more than {cap} steps" in reason
+    assert f"the longest {len(segment_steps(loop))} steps" in reason
+    summary = chain_summary([(t, s)], [got], model="m", threshold=0.7)
+    assert summary["steps_capped"] == 0 and summary["steps_capped_reason"] is None
+
+
+def test_looping_chain_is_capped_in_the_chains_section(embedder):
+    # A degenerate loop: MAX_STEPS + 100 steps, three distinct texts, so cheap to embed.
+    loop = "\n".join(f"Let me check case {i % 3} again." for i in range(MAX_STEPS + 100))
+    t = [rec("p0", "teacher", reasoning=R1_CHAIN, text="51", answer="51")]
+    s = [rec("p0", "student", False, reasoning=loop, text="7", answer="7")]
+    c = compute_metrics(t + s, {}, MetricOptions(chains=True), embedder=embedder)["tasks"]["t"]
+    c = c["chains"]
+    assert c["step_cap"] == MAX_STEPS and c["steps_capped"] == 1
+    assert "a looping or runaway chain" in c["steps_capped_reason"]
+    assert c["steps_mean"]["student"] == MAX_STEPS + 100  # the chain as it is, not as cut

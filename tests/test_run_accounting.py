@@ -166,3 +166,34 @@ def test_only_sandbox_failures_count_as_sandbox_errors(detail):
     from dataclasses import replace
 
     assert replace(r, grade_error=detail).sandbox_error is detail.startswith("sandbox_error")
+
+
+def test_programs_already_run_come_from_the_execution_cache(tmp_path):
+    """The reference teacher's programs run once: a second run (another student, a rerun)
+    serves their results from the execution cache beside the generations, and metrics.json's
+    cost says how many programs ran and how many were served."""
+    data = tmp_path / "data" / "humaneval"
+    data.mkdir(parents=True)
+    rows = [_humaneval_row(i) for i in range(3)]
+    (data / "HumanEval.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+    def run(run_id: str, *extra: str) -> dict:
+        proc = cli(
+            *("run", "--student", "reference", "--teacher", "reference", "--tasks", "humaneval"),
+            *("--data-dir", str(tmp_path / "data"), "--out", str(tmp_path / "runs")),
+            *("--cache-dir", str(tmp_path / "c"), "--run-id", run_id, "--quiet", *extra),
+        )
+        assert proc.returncode == 0, proc.stderr
+        return json.loads((tmp_path / "runs" / run_id / "metrics.json").read_text())["cost"]
+
+    first = run("a")
+    assert first["teacher"]["executions"]["executed"] == 3
+    assert first["student"]["executions"] == {**first["student"]["executions"], "executed": 0}
+    assert first["student"]["executions"]["cached"] == 3  # the same programs as the teacher's
+    assert (tmp_path / "c" / "executions.sqlite").is_file()
+    second = run("b")
+    for role in ("teacher", "student"):
+        ex = second[role]["executions"]
+        assert (ex["executed"], ex["calibration_runs"], ex["cached"]) == (0, 0, 3)
+    fresh = run("c", "--fresh")  # --fresh re-runs everything, programs too
+    assert fresh["teacher"]["executions"]["executed"] == 3

@@ -209,6 +209,18 @@ def test_programs_can_import_stdlib_and_site_packages(mode: str) -> None:
     assert res.passed, res
 
 
+def test_the_interpreter_can_start_itself(mode: str) -> None:
+    # The minimal root holds what a fresh interpreter needs: its executable (and the venv's
+    # symlinks and pyvenv.cfg), libpython, the standard library and the site-packages.
+    program = (
+        "import subprocess, sys\n"
+        "out = subprocess.run([sys.executable, '-c', 'import numpy, json; print(json.dumps(6))'],\n"
+        "                     capture_output=True, text=True, timeout=30)\n"
+    )
+    res = run(program, "assert out.stdout == '6\\n', (out.stdout, out.stderr)\n", mode, timeout=30)
+    assert res.passed, res
+
+
 def test_program_globals_and_main_guard() -> None:
     # Programs run as a module of their own, not as __main__: guarded demo code does not run.
     program = (

@@ -4,11 +4,13 @@ passed, leave no process and no file outside its temp dir behind, and the harnes
 Every case runs under each isolation level this host offers (bubblewrap, namespaces, rlimits);
 a level that is not available is skipped with the reason. Cases that only namespaces can
 contain (filesystem, network, other processes) are skipped under ``rlimits``, which is the
-documented fallback with no such isolation.
+documented fallback with no such isolation. So are the cases of the minimal root (at the end):
+secrets in /etc, the listing of /, the harness cache, the source checkout, another job's files.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import secrets
@@ -500,3 +502,254 @@ def test_bwrap_without_nested_namespaces(monkeypatch: pytest.MonkeyPatch, marker
     )
     res = run_hostile("auto", program, marker=marker)
     assert res.isolation == "bwrap" and res.status == "failed", res
+
+
+# ---------------------------------------------------------------------------------------------
+# the minimal root: only the interpreter, its libraries and a private /tmp are there
+
+
+def needs_minimal_root(mode: str) -> None:
+    if mode == "rlimits":
+        pytest.skip(
+            "rlimits mode has no minimal root: the program sees the host's filesystem as its "
+            "user does (the documented fallback)"
+        )
+
+
+def run_inside(mode: str, program: str, tests: str, **kw: object) -> ExecResult:
+    """Run a probe whose tests assert, from inside, what the sandbox must hide; it must pass
+    (a failing assertion names what was visible). Then a sane job; nothing may be left."""
+    before = _sandbox_dirs()
+    cfg = SandboxConfig(isolation=mode)  # type: ignore[arg-type]
+    probe, sane = run_many([Job("probe", program, tests, 10.0), SANE], workers=1, config=cfg, **kw)  # type: ignore[arg-type]
+    assert sane.passed, sane
+    assert _sandbox_dirs() <= before
+    assert probe.passed, f"{probe.status}: {probe.detail}\n{probe.stderr}"
+    return probe
+
+
+def _skeleton(plan: sandbox.RootPlan) -> dict[str, list[str]]:
+    """Every directory of the minimal root that is not bound from the host, with the names it
+    must hold: nothing but the next step on the way to what is bound."""
+    bound = [*plan.dirs, *plan.files, *plan.devices, *(p for p, _ in plan.links)]
+    dirs: dict[str, set[str]] = {}
+    for path in bound:
+        parts = path.strip("/").split("/")
+        for i in range(len(parts)):
+            parent = "/" + "/".join(parts[:i])
+            dirs.setdefault(parent, set()).add(parts[i])
+    dirs["/"] |= {"tmp", "dev", "etc"}
+    dirs.setdefault("/etc", set()).update({"passwd", "group"})
+    dirs.setdefault("/dev", set()).add("shm")
+    return {d: sorted(names) for d, names in dirs.items()}
+
+
+def test_sees_only_the_interpreter_at_the_root(mode: str) -> None:
+    needs_minimal_root(mode)
+    plan = sandbox.minimal_root()
+    skeleton = _skeleton(plan)
+    assert sorted(plan.top_level()) == skeleton["/"]
+    program = (
+        "import os\n"
+        f"seen = {{d: sorted(os.listdir(d)) for d in {sorted(skeleton)!r}}}\n"
+        "gone = [p for p in ('/proc', '/sys', '/run', '/boot', '/mnt', '/media', '/srv', "
+        "'/var', '/opt', '/home', '/root/.ssh', '/root/.bashrc', '/root/.cache') "
+        "if os.path.lexists(p)]\n"
+    )
+    tests = (
+        f"expected = {skeleton!r}\n"
+        "for d, names in expected.items():\n"
+        "    assert seen[d] == names, (d, seen[d])\n"
+        "assert gone == [], gone\n"
+    )
+    run_inside(mode, program, tests)
+    # Of the usual top-level directories only the ones the interpreter lives in are there.
+    hidden = {"home", "opt", "srv", "var", "boot", "mnt", "media", "proc", "sys", "run"}
+    assert hidden & plan.top_level() <= {p.split("/")[1] for p in plan.dirs + plan.files}
+
+
+def test_reads_etc_shadow_and_ssh_keys(mode: str) -> None:
+    needs_minimal_root(mode)
+    program = (
+        "import glob, os\n"
+        "got = {}\n"
+        "for path in ['/etc/shadow', '/etc/gshadow', '/etc/sudoers', '/etc/ssh/sshd_config',\n"
+        "             *glob.glob('/etc/ssh/*key*'), '/root/.ssh/id_rsa', '/etc/hostname']:\n"
+        "    try:\n        got[path] = open(path, 'rb').read()\n"
+        "    except OSError as e:\n        got[path] = type(e).__name__\n"
+        "etc = sorted(os.listdir('/etc'))\n"
+        "passwd = open('/etc/passwd').read()\n"
+    )
+    tests = (
+        "assert all(v == 'FileNotFoundError' for v in got.values()), got\n"
+        "assert set(etc) <= {'group', 'ld.so.cache', 'localtime', 'passwd'}, etc\n"
+        "assert passwd.count('\\n') == 1 and passwd.startswith('sandbox:'), passwd\n"
+    )
+    run_inside(mode, program, tests)
+
+
+def test_reads_the_generation_cache(mode: str, marker: str) -> None:
+    needs_minimal_root(mode)
+    from harness.store import default_cache_dir
+
+    cache = default_cache_dir()
+    made = [p for p in (cache, *cache.parents) if not p.exists()]
+    cache.mkdir(parents=True, exist_ok=True)
+    secret = cache / f"{marker}.sqlite"
+    secret.write_text("cached generations")
+    try:
+        paths = [
+            str(secret),
+            str(cache),
+            str(cache.parent),
+            str(sandbox.default_execution_cache_path()),
+        ]
+        program = (
+            "import os\nseen = {}\n"
+            f"for path in {paths!r}:\n"
+            "    try:\n"
+            "        isdir = os.path.isdir(path)\n"
+            "        seen[path] = sorted(os.listdir(path)) if isdir else open(path).read()\n"
+            "    except OSError as e:\n        seen[path] = type(e).__name__\n"
+        )
+        tests = "assert all(v == 'FileNotFoundError' for v in seen.values()), seen\n"
+        run_inside(mode, program, tests)
+    finally:
+        secret.unlink()
+        for p in made:  # (parents last)
+            with contextlib.suppress(OSError):
+                p.rmdir()
+
+
+def test_reads_the_project_source(mode: str) -> None:
+    needs_minimal_root(mode)
+    plan = sandbox.minimal_root()
+    # The checkout may hold the interpreter's venv: then the way to its site-packages shows.
+    allowed = sorted(_skeleton(plan).get(str(REPO), []))
+    sources = [
+        str(REPO / "harness" / "tasks" / "grading" / "sandbox.py"),
+        str(REPO / "harness" / "tasks" / "grading" / "_sandbox_runner.py"),
+        str(REPO / "pyproject.toml"),
+        str(REPO / "tests" / "test_sandbox_hostile.py"),
+        str(Path.cwd() / "runs"),
+    ]
+    program = (
+        "import os\nseen = {}\n"
+        f"for path in {sources!r}:\n"
+        "    try:\n        seen[path] = open(path).read()[:50]\n"
+        "    except OSError as e:\n        seen[path] = type(e).__name__\n"
+        "try:\n"
+        f"    listing = sorted(os.listdir({str(REPO)!r}))\n"
+        "except OSError:\n    listing = []\n"
+        "try:\n    import harness\n    imported = True\nexcept ImportError:\n    imported = False\n"
+    )
+    tests = (
+        "assert set(seen.values()) <= {'FileNotFoundError', 'IsADirectoryError'}, seen\n"
+        f"assert listing == {allowed!r} or listing == [], listing\n"
+        "assert not imported\n"
+    )
+    run_inside(mode, program, tests)
+
+
+def test_reads_another_jobs_files(mode: str, marker: str) -> None:
+    needs_minimal_root(mode)
+    # One worker, one after the other: the second job looks for what the first left.
+    writer = (
+        "import os\n"
+        f"for d in ('/tmp', '/dev/shm', os.getcwd()):\n"
+        f"    open(os.path.join(d, {marker!r}), 'w').write('secret')\n"
+        f"os.makedirs('/tmp/{marker}-dir/sub')\n"
+        f"open('/tmp/{marker}-dir/sub/f', 'w').write('secret')\n"
+        "print(os.getcwd())\n"
+    )
+    reader = (
+        "import os\n"
+        "tmp = sorted(os.listdir('/tmp'))\n"
+        "shm = os.listdir('/dev/shm')\n"
+        f"there = [p for p in ('/tmp/{marker}', '/dev/shm/{marker}', '/tmp/{marker}-dir') "
+        "if os.path.lexists(p)]\n"
+    )
+    tests = (
+        "assert tmp == [os.path.basename(os.getcwd())], tmp\n"
+        "assert shm == [] and there == [], (shm, there)\n"
+    )
+    cfg = SandboxConfig(isolation=mode)  # type: ignore[arg-type]
+    first, second = run_many(
+        [Job("writer", writer, "pass\n", 10.0), Job("reader", reader, "import os\n" + tests, 10.0)],
+        workers=1,
+        config=cfg,
+    )
+    assert first.passed, first
+    assert second.passed, f"{second.detail} (the first job wrote in {first.stdout.strip()})"
+    # At the same time, in two workers: the reader looks while the writer still runs.
+    slow_writer = writer + "import time\ntime.sleep(1.5)\n"
+    late_reader = "import time\ntime.sleep(0.5)\n" + reader
+    first, second = run_many(
+        [Job("w", slow_writer, "pass\n", 10.0), Job("r", late_reader, "import os\n" + tests, 10.0)],
+        workers=2,
+        config=cfg,
+    )
+    assert first.passed and second.passed, (first, second)
+
+
+def test_bwrap_builds_the_same_minimal_root() -> None:
+    """What bubblewrap is told (it is not installed on every machine that runs this)."""
+    plan = sandbox.minimal_root()
+    cmd = sandbox._bwrap_command(plan)
+    pairs = list(zip(cmd, cmd[1:], strict=False))
+    assert ("--ro-bind", "/") not in pairs  # never the host's whole root
+    for path in (*plan.dirs, *plan.files):
+        assert cmd[cmd.index(path) - 1] == "--ro-bind" and cmd[cmd.index(path) + 1] == path
+    for path in plan.devices:
+        assert ("--dev-bind", path) in pairs
+    assert ("--remount-ro", "/") in pairs and ("--tmpfs", "/tmp") in pairs
+
+
+def test_the_root_plan_leaves_out_and_covers_what_is_sensitive(tmp_path: Path) -> None:
+    """A checkout on the import path (an old-style editable install) is left out; a sensitive
+    directory inside a bound one is covered; nothing is bound twice."""
+    prefix, checkout, site = tmp_path / "prefix", tmp_path / "checkout", tmp_path / "site"
+    for d in (prefix / "lib" / "python3.11", prefix / "bin", checkout, site / "cache"):
+        d.mkdir(parents=True)
+    exe = prefix / "bin" / "python3.11"
+    exe.write_text("")
+    (prefix / "bin" / "python3").symlink_to("python3.11")
+    info = {
+        "executable": str(prefix / "bin" / "python3"),
+        "prefix": str(prefix),
+        "base_prefix": str(prefix),
+        "path": [str(prefix / "lib" / "python3.11"), str(checkout), str(site), ""],
+        "libdir": str(prefix / "lib"),
+        "libpython": None,
+    }
+    sensitive = {str(checkout), str(site / "cache")}
+    plan = sandbox._build_plan(info, str(prefix / "bin" / "python3"), sensitive)
+    assert str(checkout) not in plan.dirs
+    assert str(prefix / "lib") in plan.dirs and str(prefix / "lib" / "python3.11") not in plan.dirs
+    assert str(site) in plan.dirs and plan.masks == (str(site / "cache"),)
+    assert str(exe) in plan.files
+    assert (str(prefix / "bin" / "python3"), "python3.11") in plan.links
+    assert not any(d == "/" for d in plan.dirs)
+
+
+def test_a_sensitive_directory_inside_a_bound_one_is_covered(
+    mode: str, marker: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    needs_minimal_root(mode)
+    home = Path("/usr/local/share") / marker  # a home directory inside /usr, which is bound
+    try:
+        home.mkdir(parents=True)
+    except OSError as e:
+        pytest.skip(f"cannot make a directory under /usr here: {e}")
+    try:
+        (home / "secret").write_text("precious")
+        monkeypatch.setenv("HOME", str(home))
+        assert str(home) in sandbox.minimal_root().masks
+        program = (
+            "import os\n"
+            f"listing = os.listdir({str(home)!r})\n"
+            f"found = os.path.exists({str(home / 'secret')!r})\n"
+        )
+        run_inside(mode, program, "assert listing == [] and not found, listing\n")
+    finally:
+        shutil.rmtree(home, ignore_errors=True)

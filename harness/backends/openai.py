@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 from harness.backends.base import Backend, raw_prompt, sample_seed
 from harness.errors import BackendUnavailable, HarnessError
 from harness.models import ModelSpec
-from harness.tasks.grading.extract import THINK_OPEN, split_reasoning
+from harness.reasoning import THINK_OPEN, split_reasoning
 from harness.types import Generation, Request
 
 DEFAULT_KEY_ENV = "OPENAI_API_KEY"

@@ -21,7 +21,7 @@ from harness.backends.base import Backend
 from harness.console import warn
 from harness.errors import HarnessError
 from harness.models import ModelSpec
-from harness.tasks.grading.extract import THINK_CLOSE, split_reasoning
+from harness.reasoning import THINK_CLOSE, split_reasoning
 from harness.types import Generation, Problem, Request
 
 QUESTION_FIELDS = ("question", "problem", "prompt")

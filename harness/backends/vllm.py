@@ -28,7 +28,7 @@ from harness.backends.transformers import local_weights
 from harness.console import info
 from harness.errors import BackendUnavailable, HarnessError
 from harness.models import ModelSpec
-from harness.tasks.grading.extract import split_reasoning
+from harness.reasoning import split_reasoning
 from harness.types import Generation, Problem, Request
 
 CPU_MEMORY_SHARE = 0.3

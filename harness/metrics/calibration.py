@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from harness.metrics.accuracy import SameAnswer, answer_clusters, str_equal
-from harness.tasks.grading.extract import extract_stated_confidence
+from harness.reasoning import extract_stated_confidence
 from harness.types import Record
 
 SOURCES = ("stated", "logprob", "agreement")

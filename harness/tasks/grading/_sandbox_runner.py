@@ -4,12 +4,15 @@ Three roles, one file, so that a job costs a fork instead of an interpreter star
 
 * zygote: one long-lived, single-threaded process per worker, started by ``sandbox.py`` (inside
   bubblewrap when it is used). It never runs untrusted code. In the namespace modes it first
-  gives the worker its user, mount, network, ipc and uts namespaces and its read-only view of
-  the filesystem, and carries on as pid 1 of a new pid namespace. Then, per job request, it
-  forks the job, kills it when the parent asks, reaps it, reports its wait status, and cleans
-  up after it (orphans without pid namespaces: it is a child subreaper; the job's directory).
+  gives the worker its user, mount, network, ipc and uts namespaces and a minimal read-only
+  root of its own (``_build_root``: the interpreter, its standard library and site-packages,
+  /usr, a private /tmp, three device nodes; nothing else), and carries on as pid 1 of a new pid
+  namespace. Then, per job request, it forks the job, kills it when the parent asks, reports
+  its wait status, and cleans up after it (orphans without pid namespaces: it is a child
+  subreaper; the job's directory; the whole private /tmp and /dev/shm).
 * pid 1 of a job (namespace modes only): init of the job's own pid (and ipc) namespace. It forks
-  the child, relays the child's status, and by exiting takes every process of the job down.
+  the child; when the child ends it kills and reaps every other process of the job, then
+  relays the child's status and exits.
 * child: drops capabilities, sets rlimits, installs the audit hook that holds the pass token,
   then runs the program and the tests in-process. See ``sandbox.py`` for the threat model.
 
@@ -91,6 +94,12 @@ MOUNT_ATTR_NOSUID = 0x2
 MOUNT_ATTR_NODEV = 0x4
 AT_FDCWD = -100
 AT_RECURSIVE = 0x8000
+MNT_DETACH = 2
+# pivot_root has no libc wrapper everywhere; its number by architecture (others: chroot).
+SYS_PIVOT_ROOT = {
+    "x86_64": 155, "aarch64": 41, "arm64": 41, "riscv64": 41, "loongarch64": 41,
+    "ppc64le": 203, "ppc64": 203, "s390x": 217, "i686": 217, "i386": 217, "armv7l": 218,
+}  # fmt: skip
 SYS_MOUNT_SETATTR = 442  # same number on every architecture (new syscall table)
 
 
@@ -171,7 +180,8 @@ def _write_line(fd: int, tag: str, text: str = "") -> None:
 
 
 def serve(ctrl_fd: int, config: dict) -> None:
-    """Start the worker: enter its namespaces (if asked), then fork one job per request.
+    """Start the worker: enter its namespaces and its minimal root (if asked), then fork one job
+    per request.
 
     No parent-death signal here: it would fire when the parent *thread* that started us ends.
     The control socket is enough: it reads EOF as soon as the parent process is gone.
@@ -183,18 +193,22 @@ def serve(ctrl_fd: int, config: dict) -> None:
     if config["namespaces"]:
         try:
             net = _enter_namespaces(config)
+            # We are now pid 1 of a pid namespace owned by our user namespace, which is what
+            # lets us give every job a pid namespace of its own and come back (setns) after.
+            pidns_fd = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+            nested = _forbid_nested_user_namespaces()
+            how = _build_root(config["root"], config["tmpfs_mb"])
         except OSError as e:
             ctrl.sendall(json.dumps({"op": "hello", "error": f"namespaces: {e}"}).encode())
             os._exit(0)
-        # We are now pid 1 of a pid namespace owned by our user namespace, which is what lets
-        # us give every job a pid namespace of its own and come back (setns) afterwards.
-        pidns_fd = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
-        _hide_proc()
         label = "+".join(x for x in (config["outer"], "namespaces") if x)
-        info = {"isolation": label, "net": net or config["outer_net"]}
+        info = {"isolation": label, "net": net or config["outer_net"], "root": how}
+        info["nested_userns"] = nested
     else:
         with contextlib.suppress(OSError):
             _prctl(PR_SET_CHILD_SUBREAPER, 1)  # orphans of a job come to us, to be killed
+    info["bounding_set"] = _drop_bounding_set()  # inherited by every job: done once, here
+    config["bounding_dropped"] = info["bounding_set"]
     for name in PRELOAD:
         with contextlib.suppress(ImportError):  # a missing module only costs time later
             __import__(name)
@@ -208,25 +222,36 @@ def serve(ctrl_fd: int, config: dict) -> None:
 
 
 class _Zygote:
-    """Job bookkeeping of the serving process (single-threaded, never runs untrusted code)."""
+    """Job bookkeeping of the serving process (single-threaded, never runs untrusted code).
+
+    With namespaces a job is over when its pid 1 relays the exit status of the job's main
+    process, which it does only after killing and reaping every other process of the job; the
+    zygote reports the job then and starts the next one at once, and reaps that pid 1 (whose
+    exit frees the job's namespaces, which can take a while on some kernels) in passing.
+    """
 
     def __init__(self, ctrl: socket.socket, config: dict, pidns_fd: int, wake: tuple) -> None:
         self.ctrl, self.config, self.pidns_fd, self.wake = ctrl, config, pidns_fd, wake
         self.private_tmp = bool(config["namespaces"] or config["outer"])
         self.jobs: dict[int, tuple[str, str, int]] = {}  # pid -> (job id, workdir, relay fd)
         self.by_id: dict[str, int] = {}
+        self.relays: dict[int, int] = {}  # relay fd -> pid, while the relay is open
+        self.exiting: set[int] = set()  # pid 1s of finished jobs, not reaped yet
 
     def loop(self) -> None:
         wake_r = self.wake[0]
         while True:
             try:
-                ready, _, _ = select.select([self.ctrl, wake_r], [], [])
+                ready, _, _ = select.select([self.ctrl, wake_r, *self.relays], [], [])
             except InterruptedError:
                 continue
             if wake_r in ready:
                 with contextlib.suppress(BlockingIOError):
                     os.read(wake_r, 4096)
                 self.reap()
+            for fd in ready:
+                if fd in self.relays:  # (not if reap() just finished that job)
+                    self.on_relay(fd)
             if self.ctrl in ready:
                 try:
                     msg, fds, _, _ = socket.recv_fds(self.ctrl, 65536, 8)
@@ -248,20 +273,24 @@ class _Zygote:
         """The parent is done with us: kill what runs, clean up, and leave."""
         for pid in list(self.jobs):
             _kill_group(pid)
-        for pid, (_, workdir, relay_r) in list(self.jobs.items()):
+        for pid in [*self.jobs, *self.exiting]:
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(pid, 0)
+        for _, workdir, relay_r in self.jobs.values():
             if relay_r >= 0:
                 os.close(relay_r)
-            self.jobs.pop(pid)
-            self._cleanup(workdir)
+            self._cleanup(workdir, last=False)
         if not self.config["namespaces"]:
             _sweep_orphans(keep=set())
         os._exit(0)
 
     def spawn(self, job_id: str, fds: list[int]) -> None:
         ns = self.config["namespaces"]
-        workdir = tempfile.mkdtemp(prefix="harness-sbx-", dir="/tmp" if self.private_tmp else None)
+        if self.private_tmp:  # our own /tmp, empty: no need for mkdtemp's retries
+            workdir = f"/tmp/harness-sbx-{os.urandom(6).hex()}"
+            os.mkdir(workdir, 0o700)
+        else:
+            workdir = tempfile.mkdtemp(prefix="harness-sbx-")
         relay_r = relay_w = -1
         try:
             if ns:
@@ -273,6 +302,12 @@ class _Zygote:
             _write_line(fds[3], "S", f"cannot start the job: {e}")
             for fd in fds:
                 os.close(fd)
+            for fd in (relay_r, relay_w):
+                if fd >= 0:
+                    os.close(fd)
+            if ns:
+                with contextlib.suppress(OSError):
+                    _LIBC.setns(ctypes.c_int(self.pidns_fd), ctypes.c_int(CLONE_NEWPID))
             self.ctrl.sendall(json.dumps({"op": "exit", "id": job_id, "status": 0}).encode())
             self._cleanup(workdir)
             return
@@ -281,7 +316,7 @@ class _Zygote:
             try:
                 signal.set_wakeup_fd(-1)
                 signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-                for fd in (*self.wake, self.pidns_fd, relay_r):
+                for fd in (*self.wake, self.pidns_fd, relay_r, *self.relays):
                     if fd >= 0:
                         os.close(fd)
                 self.ctrl.close()
@@ -294,6 +329,7 @@ class _Zygote:
         if ns:
             _check(_LIBC.setns(ctypes.c_int(self.pidns_fd), ctypes.c_int(CLONE_NEWPID)), "setns")
             os.close(relay_w)
+            self.relays[relay_r] = pid
         with contextlib.suppress(OSError):
             os.setpgid(pid, pid)  # the child does it too: whoever runs first
         for fd in fds:
@@ -302,6 +338,20 @@ class _Zygote:
         self.by_id[job_id] = pid
         started = {"op": "started", "id": job_id, "pid": pid, "workdir": workdir}
         self.ctrl.sendall(json.dumps(started).encode())
+
+    def on_relay(self, fd: int) -> None:
+        """The job's pid 1 relayed its main process's status (the job is over), or died
+        without doing so (killed): then its reaping decides."""
+        pid = self.relays.pop(fd)
+        try:
+            data = os.read(fd, 64)
+        except OSError:
+            data = b""
+        os.close(fd)
+        job_id, workdir, _ = self.jobs[pid]
+        self.jobs[pid] = (job_id, workdir, -1)
+        if data:
+            self._finish(pid, int(data), reaped=False)
 
     def reap(self) -> None:
         while True:
@@ -315,30 +365,45 @@ class _Zygote:
             if info is None:
                 return
             pid = info.si_pid
-            job = self.jobs.pop(pid, None)
-            if job is not None and job[2] < 0:
+            job = self.jobs.get(pid)
+            if job is not None and not self.config["namespaces"]:
                 _kill_group(pid)  # members of the job's process group still alive
             _, status = os.waitpid(pid, 0)
+            self.exiting.discard(pid)
             if job is None:
-                continue  # an orphan of some job, reparented to us and now gone
-            job_id, workdir, relay_r = job
-            self.by_id.pop(job_id, None)
+                continue  # a finished job's pid 1, or an orphan of some job, now gone
+            relay_r = job[2]
             if relay_r >= 0:
-                relayed = os.read(relay_r, 64)  # the child's status, from its pid 1
+                self.relays.pop(relay_r, None)
+                relayed = os.read(relay_r, 64)  # its pid 1 is gone: data or EOF, no wait
                 os.close(relay_r)
                 if relayed:
                     status = int(relayed)
-            else:
-                _sweep_orphans(keep=set(self.jobs))
-            # Report first: removing the directory can be slow on some disks, and the parent
-            # waits for us to finish it (close()) before it considers the worker gone.
-            self.ctrl.sendall(json.dumps({"op": "exit", "id": job_id, "status": status}).encode())
-            self._cleanup(workdir)
+                self.jobs[pid] = (job[0], job[1], -1)
+            if not self.config["namespaces"]:
+                _sweep_orphans(keep=set(self.jobs) - {pid})
+            self._finish(pid, status, reaped=True)
 
-    def _cleanup(self, workdir: str) -> None:
-        shutil.rmtree(workdir, onerror=_force_remove)
-        if self.private_tmp and not self.jobs:
-            # Our /tmp and /dev/shm are private to this worker: leave nothing for the next job.
+    def _finish(self, pid: int, status: int, *, reaped: bool) -> None:
+        """Report the job's end, then clean up after it (every process of it is gone)."""
+        job_id, workdir, relay_r = self.jobs.pop(pid)
+        if relay_r >= 0:
+            self.relays.pop(relay_r, None)
+            os.close(relay_r)
+        self.by_id.pop(job_id, None)
+        if not reaped:
+            self.exiting.add(pid)
+        # Report first: removing the directory can be slow on some disks, and the parent
+        # waits for us to finish it (close()) before it considers the worker gone.
+        self.ctrl.sendall(json.dumps({"op": "exit", "id": job_id, "status": status}).encode())
+        self._cleanup(workdir)
+
+    def _cleanup(self, workdir: str, last: bool = True) -> None:
+        if not (last and self.private_tmp and not self.jobs):
+            shutil.rmtree(workdir, onerror=_force_remove)
+        else:
+            # Our /tmp and /dev/shm are private to this worker: leave nothing for the next job
+            # (the job's directory included).
             for top in ("/tmp", "/dev/shm"):
                 try:
                     entries = os.listdir(top)
@@ -397,12 +462,12 @@ def _force_remove(func: Callable[[str], Any], path: str, _exc: object) -> None:
 
 
 # ----------------------------------------------------------------------------------------------
-# per-job isolation
+# the worker's namespaces and its minimal root
 
 
 def _enter_namespaces(config: dict) -> bool:
-    """Give this worker new user, mount, pid, network, ipc and uts namespaces and a read-only
-    view of the filesystem; continue as pid 1 of the new pid namespace.
+    """Give this worker new user, mount, pid, network, ipc and uts namespaces; continue as
+    pid 1 of the new pid namespace, with mounts no longer shared with the host.
 
     Returns whether the network namespace was obtained. Raises OSError if the others were not.
     """
@@ -426,35 +491,104 @@ def _enter_namespaces(config: dict) -> bool:
         _mirror(status)
     _die_with_parent()
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
-    keep = [p for p in config["keep"] if os.path.isdir(p)]
-    size = {"/tmp": f"size={config['tmpfs_mb']}m,mode=1777", "/dev/shm": "size=1m,mode=1777"}
-    hidden: list[str] = []
-    for hide in sorted({h.rstrip("/") for h in config["hide"]} | {"/tmp", "/dev/shm"}, key=len):
-        if not hide or not os.path.isdir(hide) or os.path.islink(hide):
-            continue
-        if any(hide.startswith(h + "/") for h in hidden):
-            continue  # already under a hidden directory
-        if any(k == hide or hide.startswith(k + "/") for k in keep):
-            continue  # needed as it is (e.g. the interpreter lives there)
-        under = [k for k in keep if k.startswith(hide + "/")]
-        handles = [(k, os.open(k, os.O_PATH | os.O_CLOEXEC)) for k in under]
-        _mount("tmpfs", hide, "tmpfs", MS_NOSUID | MS_NODEV, size.get(hide, "size=1m,mode=0755"))
-        for k, fd in handles:
-            os.makedirs(k, exist_ok=True)
-            _mount(f"/proc/self/fd/{fd}", k, None, MS_BIND | MS_REC)
-            os.close(fd)
-        hidden.append(hide)
-    _mount_setattr("/", AT_RECURSIVE, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID, 0)
-    for writable in ("/tmp", "/dev/shm"):
-        if writable in hidden:
-            _mount_setattr(writable, 0, 0, MOUNT_ATTR_RDONLY)
     _sethostname("sandbox")
     return net
 
 
-def _hide_proc() -> None:
-    """No /proc at all: nothing to learn about processes, no /proc/self/mem or fd tricks."""
-    _mount("tmpfs", "/proc", "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k")
+def _forbid_nested_user_namespaces() -> bool:
+    """No user namespace can be created below ours: a job can never hold a capability, not even
+    in a namespace of its own. (Per user namespace since Linux 4.9; the host's limit is not
+    touched.) Returns whether that holds."""
+    try:
+        with open("/proc/sys/user/max_user_namespaces", "w") as f:
+            f.write("0")
+    except OSError:
+        return False
+    return True
+
+
+def _build_root(plan: dict, tmpfs_mb: int) -> str:
+    """Make a new root on a tmpfs holding only what jobs need, and move this mount namespace
+    into it for good (pivot_root, then the old root detached).
+
+    ``plan`` (from ``sandbox.py``) lists directories and files bound read-only at their own
+    paths (the interpreter, its standard library, the site-packages, /usr), symlinks to
+    recreate, sensitive directories inside those to cover with an empty tmpfs, and the device
+    nodes of /dev. Added here: /etc/passwd and /etc/group naming our uid only, a size-capped /tmp
+    and a small /dev/shm. Nothing else exists: no /proc, /sys, /home, /root, /var, /opt, ...
+    Returns how the root was entered: "pivot_root", or "chroot" where pivot_root is refused.
+    """
+    new = "/tmp"  # the staging mount point; our mounts are private, the host's /tmp is untouched
+    _mount("tmpfs", new, "tmpfs", MS_NOSUID | MS_NODEV, "size=8m,mode=0755")
+    entries = [(p, "dir", "") for p in plan["dirs"]] + [(p, "file", "") for p in plan["files"]]
+    entries += [(p, "dev", "") for p in plan["devices"]]
+    entries += [(p, "link", t) for p, t in plan["links"]]
+    for path, kind, target in sorted(entries):
+        at = new + path
+        os.makedirs(os.path.dirname(at), exist_ok=True)
+        if kind == "link":
+            os.symlink(target, at)
+            continue
+        if kind == "dir":
+            os.mkdir(at)
+        else:
+            os.close(os.open(at, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644))
+        _mount(path, at, None, MS_BIND | MS_REC)
+        # Read-only at once: nothing created below this point can ever land on the host.
+        nodev = 0 if kind == "dev" else MOUNT_ATTR_NODEV
+        _mount_setattr(at, AT_RECURSIVE, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | nodev, 0)
+    for path in plan["masks"]:
+        if os.path.isdir(new + path):
+            _mount("tmpfs", new + path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV, "size=4k")
+    uid, gid = os.getuid(), os.getgid()
+    os.makedirs(new + "/etc", exist_ok=True)
+    for name, line in (
+        ("passwd", f"sandbox:x:{uid}:{gid}:sandbox:/tmp:/bin/sh\n"),
+        ("group", f"sandbox:x:{gid}:\n"),
+    ):
+        with open(f"{new}/etc/{name}", "w") as f:
+            f.write(line)
+    os.makedirs(new + "/dev", exist_ok=True)
+    os.mkdir(new + "/tmp", 0o1777)
+    _mount("tmpfs", new + "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"size={tmpfs_mb}m,mode=1777")
+    os.mkdir(new + "/dev/shm", 0o1777)
+    _mount("tmpfs", new + "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=1777")
+    os.chdir(new)
+    how = "pivot_root"
+    if _pivot_root(".", "."):
+        # The old root now lies on top of the new one at "/": detach it, with all below it.
+        _check(_LIBC.umount2(b".", ctypes.c_int(MNT_DETACH)), "umount the old root")
+    else:
+        # pivot_root is refused on an initramfs root (or unknown here): chroot instead. Jobs
+        # hold no capability and cannot get one (no nested user namespaces), so they cannot
+        # leave a chroot either.
+        os.chroot(".")
+        how = "chroot"
+    os.chdir("/")
+    _mount_setattr("/", AT_RECURSIVE, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID, 0)
+    for writable in ("/tmp", "/dev/shm"):
+        _mount_setattr(writable, 0, 0, MOUNT_ATTR_RDONLY)
+    return how
+
+
+def _pivot_root(new_root: str, put_old: str) -> bool:
+    number = SYS_PIVOT_ROOT.get(os.uname().machine)
+    if number is None:
+        return False
+    ret = _LIBC.syscall(ctypes.c_long(number), new_root.encode(), put_old.encode())
+    if ret != 0 and ctypes.get_errno() in (errno.EINVAL, errno.ENOSYS, errno.EPERM):
+        return False
+    _check(ret, "pivot_root")
+    return True
+
+
+def _drop_bounding_set() -> bool:
+    """Empty the capability bounding set (no capability can be gained through exec again).
+    Done once in the zygote: every job inherits it. False where it is not ours to drop."""
+    for cap in range(64):
+        if _LIBC.prctl(PR_CAPBSET_DROP, ctypes.c_ulong(cap), 0, 0, 0) != 0:
+            return ctypes.get_errno() == errno.EINVAL  # EINVAL: past the kernel's last one
+    return True
 
 
 def _sethostname(name: str) -> None:
@@ -472,8 +606,13 @@ def _mirror(status: int) -> None:
     os._exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else 74)
 
 
+# ----------------------------------------------------------------------------------------------
+# per-job isolation
+
+
 def _pid1(fds: list[int], relay_w: int, config: dict, workdir: str) -> None:
-    """Init of the job's pid namespace: run the child, relay its status, then take all down."""
+    """Init of the job's pid namespace: run the child; when it ends, kill and reap whatever
+    else the job started, relay the child's status, and exit."""
     _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_DFL)  # init ignores default-action signals
     pid = os.fork()
@@ -486,14 +625,25 @@ def _pid1(fds: list[int], relay_w: int, config: dict, workdir: str) -> None:
             exit_(73)
     for fd in fds:
         os.close(fd)
-    while True:
+    status = None
+    while status is None:
         try:
-            reaped, status = os.waitpid(-1, 0)
+            reaped, st = os.waitpid(-1, 0)
         except ChildProcessError:
             os._exit(75)
         if reaped == pid:
-            os.write(relay_w, str(status).encode())
-            os._exit(0)  # the kernel now kills everything left in the namespace
+            status = st
+    # The job ends with its main process. kill(-1) from init reaches every other process of
+    # this namespace; when we have no child left, none is (orphans are re-parented to us).
+    while True:
+        with contextlib.suppress(OSError):
+            os.kill(-1, signal.SIGKILL)
+        try:
+            os.waitpid(-1, 0)
+        except ChildProcessError:
+            break
+    os.write(relay_w, str(status).encode())
+    os._exit(0)  # (and the kernel would kill anything left in the namespace now)
 
 
 def _child_entry(fds: list[int], config: dict, workdir: str) -> None:
@@ -518,12 +668,10 @@ def _child_entry(fds: list[int], config: dict, workdir: str) -> None:
 # child
 
 
-def _drop_privileges() -> None:
+def _drop_privileges(bounding_dropped: bool) -> None:
     """No capabilities, no way to regain them, memory not readable by other processes."""
-    for cap in range(64):
-        failed = _LIBC.prctl(PR_CAPBSET_DROP, ctypes.c_ulong(cap), 0, 0, 0) != 0
-        if failed and ctypes.get_errno() == errno.EINVAL:
-            break  # past the last capability this kernel knows
+    if not bounding_dropped:  # (normally the zygote emptied the bounding set for all jobs)
+        _drop_bounding_set()
     _LIBC.prctl(PR_CAP_AMBIENT, ctypes.c_ulong(PR_CAP_AMBIENT_CLEAR_ALL), 0, 0, 0)
     header = _CapHeader(0x20080522, 0)
     data = (_CapData * 2)()
@@ -547,7 +695,7 @@ def _child(job: dict, fds: tuple[int, int, int], config: dict, workdir: str) -> 
     for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGHUP, signal.SIGALRM, signal.SIGUSR1):
         signal.signal(sig, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    _drop_privileges()
+    _drop_privileges(bool(config.get("bounding_dropped")))
     limits = config["limits"]
     mib = 1024 * 1024
     cpu = resource.getrusage(resource.RUSAGE_SELF)

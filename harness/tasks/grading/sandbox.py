@@ -11,15 +11,26 @@ never runs untrusted code and forks once or twice per job, so a job costs a fork
 interpreter start. Isolation, strongest first (``SandboxConfig.isolation="auto"`` takes the first
 that works on this host and says once, through logging, what it had to give up):
 
-* ``bwrap``: the zygote lives inside bubblewrap (read-only root, private /tmp, no network, its
-  own pid/ipc/uts/user namespaces, home directories and /run hidden), and adds the namespaces
-  of the next item inside it when the kernel allows nesting them (label ``bwrap+namespaces``).
-* ``namespaces``: the worker gets its own user, mount, network and uts namespaces: the whole
-  filesystem read-only, home directories and /run hidden, a private size-capped tmpfs on /tmp
-  and /dev/shm, no /proc at all, no network (not even loopback). Every job then gets its own
-  pid and ipc namespaces and a fresh working directory under that /tmp; when the job ends every
-  process it started dies with its pid namespace, and /tmp and /dev/shm are wiped before the
-  worker's next job.
+* ``bwrap``: the zygote lives inside bubblewrap (its own pid/ipc/uts/user namespaces, no
+  network, and the minimal root below, with a /proc showing only the sandbox's processes), and
+  adds the namespaces of the next item inside it when the kernel allows nesting them (label
+  ``bwrap+namespaces``: then, as below, no /proc at all).
+* ``namespaces``: the worker gets its own user, mount, network and uts namespaces (no network,
+  not even loopback; no user namespace can be nested below them, so a job never holds any
+  capability) and a **minimal root** of its own (``minimal_root()``): a tmpfs with, bound
+  read-only at their own paths, only the interpreter (its executable, its library directory
+  with libpython, the venv's pyvenv.cfg), its standard library, the site-packages on its import
+  path, and /usr (the system's libraries and tools, with the /bin, /lib... symlinks; also
+  /nix/store or /gnu/store where they live there); an /etc holding ld.so.cache,
+  localtime and a passwd/group naming the sandbox's uid only; a /dev of null, zero and urandom;
+  a size-capped private /tmp and a small /dev/shm. The worker enters it with pivot_root and
+  detaches the host's root. So there is no /proc, /sys, /home, /root, /etc/shadow, /etc/ssh,
+  /opt, /srv or /var, no source checkout, run directory or harness cache (a directory on the way
+  to the interpreter, e.g. /root for ~/.pyenv or a checkout holding the venv, shows only that
+  way; a sensitive directory inside a bound one is covered by an empty tmpfs). Every job then
+  gets its own pid and ipc namespaces and a fresh working directory under /tmp; when the job's
+  main process ends, the job's init kills every other process it started before the result is
+  reported, and /tmp and /dev/shm are wiped before the worker's next job.
 * ``rlimits``: only a process group, a fresh temp directory and the limits below. The program
   can see and touch whatever its user can. Used only when namespaces are refused.
 
@@ -43,6 +54,21 @@ Outcomes (``ExecResult.status``), never confused with one another:
   abort, the kernel's OOM killer).
 * ``sandbox_error``: the sandbox itself failed (could not start, never reached the program).
 
+The execution cache
+-------------------
+``run_many(..., cache=True)`` and ``calibrate_timeouts(..., cache=True)`` (what the code tasks
+use) keep results on disk (``execcache.py``; by default ``<harness cache dir>/executions.sqlite``,
+``set_execution_cache`` moves or disables it). The key covers the program, the tests, the time
+limit and every other limit, the isolation level and the minimal root it shows, the interpreter
+with its installed packages, and ``SANDBOX_VERSION`` (a digest of this file and the runner), so
+a result is reused only where running again would decide it the same way. Only ``passed`` and
+``failed`` are stored (``cacheable``): a timeout, a crash (which may be the OOM killer) or a
+sandbox error can depend on the machine's load and runs again next time; a program that draws
+random numbers keeps the outcome of its first run. Identical jobs of one call run once. A
+calibrated limit is stored per host (name, processor model, usable cores). ``execution_stats()``
+counts programs run, results served from the cache, duplicates, calibration runs and limits
+served from the cache.
+
 Proof of a pass, and the threat model
 -------------------------------------
 The program and the tests share one interpreter (the tests call the program's functions), so
@@ -63,8 +89,9 @@ What is defended, and how:
   get_referrers / get_referents, sys._current_frames, sys.settrace / setprofile (tracing could
   also skip asserts), new audit hooks, ctypes memory access and foreign calls, opening
   ``/proc/*/mem``, ``sys._getframe`` landing in a test or harness frame, and replacing a
-  function's ``__code__``. In the namespace modes there is no /proc at all, and the process is
-  not dumpable, so other processes cannot read its memory.
+  function's ``__code__``. In the namespace modes there is no /proc at all (and none can be
+  mounted: that needs a visible one), and the process is not dumpable, so other processes
+  cannot read its memory.
 * Replacing builtins (``builtins.abs = ...``, ``globals()['__builtins__']``) or the helpers the
   tests use (``math.isclose = ...``, a fake ``sys.modules['math']``): before the tests run, the
   builtins and the modules tests commonly use (math, random, re, ...) are put back as they were
@@ -88,9 +115,11 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import json
 import logging
 import os
+import platform
 import pwd
 import queue
 import secrets
@@ -100,6 +129,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections import defaultdict
@@ -111,6 +141,7 @@ from typing import Any, Literal
 
 from harness.errors import HarnessError
 from harness.metrics import pass_at_k
+from harness.tasks.grading.execcache import ExecCache
 
 log = logging.getLogger(__name__)
 
@@ -130,6 +161,7 @@ OWNER_TAG = f"harness-sandbox-{os.getpid()}-{secrets.token_hex(4)}"
 _FINISH_GRACE = 2.0  # seconds a job may linger after its report before it is killed
 _KILL_GRACE = 5.0  # seconds the zygote has to confirm a kill before the worker is torn down
 _EXIT_GRACE = 1.0  # seconds to wait for the job's pipes to close after it exited
+_LINGER_DETAIL = "the program did not exit after the tests reported"
 
 
 class SandboxUnavailable(HarnessError):
@@ -150,10 +182,22 @@ class ExecResult:
     stderr: str = ""
     isolation: str = ""
     """The isolation that was in force: bwrap+namespaces, bwrap, namespaces or rlimits."""
+    cached: bool = False
+    """Not run now: served from the execution cache, or the same job earlier in this batch."""
 
     @property
     def passed(self) -> bool:
         return self.status == "passed"
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        del out["cached"]
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, cached: bool = False) -> ExecResult:
+        fields = ("status", "detail", "seconds", "stdout", "stderr", "isolation")
+        return cls(**{k: data[k] for k in fields if k in data}, cached=cached)
 
 
 @dataclass(frozen=True)
@@ -215,13 +259,89 @@ def run_many(
     workers: int | None = None,
     progress: bool = False,
     config: SandboxConfig | None = None,
+    cache: ExecCache | bool | None = None,
 ) -> list[ExecResult]:
-    """Run every job, ``workers`` at a time (default: the usable cores); results in job order."""
+    """Run every job, ``workers`` at a time (default: the usable cores); results in job order.
+
+    ``cache``: None or False runs every job. True uses the execution cache (``execution_cache``:
+    by default ``<harness cache dir>/executions.sqlite``), or pass an ``ExecCache``: a job whose
+    result is stored is not run, identical jobs of this call run once, and every new result
+    that does not depend on the machine's load (``cacheable``) is stored as it arrives.
+    """
+    return _run_counted(jobs, workers, progress, config, cache, calibration=False)
+
+
+def _run_counted(
+    jobs: Sequence[Job],
+    workers: int | None,
+    progress: bool,
+    config: SandboxConfig | None,
+    cache: ExecCache | bool | None,
+    *,
+    calibration: bool,
+) -> list[ExecResult]:
     jobs = list(jobs)
     if not jobs:
         return []
     config = config or SandboxConfig()
     level = _resolve(config)
+    store = _cache_for(cache)
+    results: list[ExecResult | None] = [None] * len(jobs)
+    keys: list[str] = []
+    first: dict[str, int] = {}  # key -> index of the job that runs for it
+    todo = list(range(len(jobs)))
+    hits = 0
+    if store is not None:
+        context = _key_context(config, level.label)
+        keys = [execution_key(j, config, level.label, context) for j in jobs]
+        try:
+            found = store.get_results(keys)
+        except Exception as e:  # noqa: BLE001 - a broken cache costs time, never results
+            _cache_broken(store, e)
+            store, found = None, {}
+        todo = []
+        for i, key in enumerate(keys):
+            if key in found:
+                results[i] = ExecResult.from_dict(found[key], cached=True)
+                hits += 1
+            elif key not in first:
+                first[key] = i
+                todo.append(i)
+
+    def store_result(i: int, res: ExecResult) -> None:
+        nonlocal store
+        if store is not None and cacheable(res):
+            try:
+                store.put_result(keys[i], res.status, res.to_dict())
+            except Exception as e:  # noqa: BLE001
+                _cache_broken(store, e)
+                store = None
+
+    executed = _execute([jobs[i] for i in todo], workers, progress, config, level)
+    for i, res in zip(todo, executed, strict=True):
+        results[i] = res
+        store_result(i, res)
+    duplicates = 0
+    if keys:
+        for i, key in enumerate(keys):
+            if results[i] is None:
+                results[i] = dataclasses.replace(results[first[key]], cached=True)  # type: ignore[arg-type]
+                duplicates += 1
+    with _stats_lock:
+        if calibration:
+            _stats["calibration_runs"] += len(todo)
+        else:
+            _stats["executed"] += len(todo)
+            _stats["cached"] += hits
+            _stats["duplicates"] += duplicates
+    return [r for r in results if r is not None]
+
+
+def _execute(
+    jobs: list[Job], workers: int | None, progress: bool, config: SandboxConfig, level: _Level
+) -> list[ExecResult]:
+    if not jobs:
+        return []
     n_workers = max(1, min(workers or default_workers(), len(jobs)))
     pool: queue.SimpleQueue[_Worker] = queue.SimpleQueue()
     created: list[_Worker] = []
@@ -271,6 +391,7 @@ def calibrate_timeouts(
     measure_timeout: float = 120.0,
     workers: int | None = None,
     config: SandboxConfig | None = None,
+    cache: ExecCache | bool | None = None,
 ) -> dict[str, float]:
     """Per-job timeouts from the canonical solutions' runtime on this host.
 
@@ -279,20 +400,52 @@ def calibrate_timeouts(
     ``max(floor, factor * slowest run)``. A slow machine therefore gets proportionally more time
     instead of failing correct code. A canonical program that does not pass is logged; its
     timeout still comes from how long it ran.
+
+    ``cache`` (as for ``run_many``): a limit measured before for the same program, tests,
+    factor, floor, repeats, limits, isolation, interpreter, sandbox code and host (its name,
+    processor model and usable cores) is reused instead of measured again. Measurements that
+    saw a timeout, crash or sandbox error are not stored.
     """
     if repeats < 1:
         raise ValueError("repeats must be >= 1")
-    runs = [dataclasses.replace(j, timeout=measure_timeout) for j in jobs for _ in range(repeats)]
-    results = run_many(runs, workers=workers, config=config)
+    config = config or SandboxConfig()
+    store = _cache_for(cache)
+    limits: dict[str, float] = {}
+    keys: dict[str, str] = {}
+    if store is not None:
+        label = _resolve(config).label
+        keys = {j.id: _limit_key(j, factor, floor, repeats, workers, config, label) for j in jobs}
+        try:
+            found = store.get_limits(keys.values())
+        except Exception as e:  # noqa: BLE001
+            _cache_broken(store, e)
+            store, found = None, {}
+        limits = {j.id: found[keys[j.id]] for j in jobs if keys[j.id] in found}
+        with _stats_lock:
+            _stats["calibration_cached"] += len(limits)
+    todo = [j for j in jobs if j.id not in limits]
+    runs = [dataclasses.replace(j, timeout=measure_timeout) for j in todo for _ in range(repeats)]
+    results = _run_counted(runs, workers, False, config, None, calibration=True)
     slowest: dict[str, float] = defaultdict(float)
     bad: dict[str, str] = {}
+    unsure: set[str] = set()
     for job, res in zip(runs, results, strict=True):
         slowest[job.id] = max(slowest[job.id], res.seconds)
         if not res.passed:
             bad.setdefault(job.id, f"{res.status}: {res.detail}")
+        if not cacheable(res):
+            unsure.add(job.id)
     for job_id, why in bad.items():
         log.warning("calibration: canonical program of %s did not pass (%s)", job_id, why)
-    return {j.id: round(max(floor, factor * slowest[j.id]), 3) for j in jobs}
+    for j in todo:
+        limits[j.id] = round(max(floor, factor * slowest[j.id]), 3)
+        if store is not None and j.id not in unsure:
+            try:
+                store.put_limit(keys[j.id], limits[j.id])
+            except Exception as e:  # noqa: BLE001
+                _cache_broken(store, e)
+                store = None
+    return {j.id: limits[j.id] for j in jobs}
 
 
 def pass_at_k_by_problem(
@@ -366,6 +519,197 @@ def probe_isolation(isolation: str, config: SandboxConfig | None = None) -> str 
         if _probe(level, config)[0]:
             return None
     return _probe(_candidates(isolation)[-1], config)[1]
+
+
+# ----------------------------------------------------------------------------------------------
+# the execution cache and the counters
+
+
+def _code_version() -> str:
+    h = hashlib.sha256()
+    for path in (Path(__file__), RUNNER):
+        h.update(path.read_bytes())
+    return h.hexdigest()[:16]
+
+
+SANDBOX_VERSION = f"1-{_code_version()}"
+"""Part of every execution cache key: the digest of this file and the runner's, so a result is
+only ever reused by exactly the code that produced it."""
+
+
+@dataclass(frozen=True)
+class ExecutionStats:
+    """What the sandbox did in this process (``execution_stats()``), or between two snapshots
+    (``after - before``)."""
+
+    executed: int = 0
+    """Programs run to grade them (probes and calibration runs excluded)."""
+    cached: int = 0
+    """Results served from the execution cache instead of running the program."""
+    duplicates: int = 0
+    """Jobs identical to another of the same ``run_many`` call (with a cache): run once."""
+    calibration_runs: int = 0
+    """Runs of canonical programs made to measure time limits."""
+    calibration_cached: int = 0
+    """Time limits served from the cache instead of measured (one per problem)."""
+
+    def __sub__(self, other: ExecutionStats) -> ExecutionStats:
+        return ExecutionStats(
+            **{
+                f.name: getattr(self, f.name) - getattr(other, f.name)
+                for f in dataclasses.fields(self)
+            }
+        )
+
+    def to_dict(self) -> dict[str, int]:
+        return dataclasses.asdict(self)
+
+
+_stats_lock = threading.Lock()
+_stats: dict[str, int] = {f.name: 0 for f in dataclasses.fields(ExecutionStats)}
+
+
+def execution_stats() -> ExecutionStats:
+    """Counters since this process started (or since ``reset_execution_stats``)."""
+    with _stats_lock:
+        return ExecutionStats(**_stats)
+
+
+def reset_execution_stats() -> None:
+    with _stats_lock:
+        for name in _stats:
+            _stats[name] = 0
+
+
+_UNSET = object()
+_cache_lock = threading.Lock()
+_cache_path: Any = _UNSET  # where the user put it; _UNSET: the default location
+_cache: ExecCache | None = None
+_cache_opened: Any = False  # the path last opened (or tried), False before the first use
+
+
+def default_execution_cache_path() -> Path:
+    """``<harness cache dir>/executions.sqlite`` (HARNESS_CACHE_DIR, else the user cache dir)."""
+    from harness.store import default_cache_dir
+
+    return default_cache_dir() / "executions.sqlite"
+
+
+def set_execution_cache(path: str | os.PathLike[str] | None) -> None:
+    """Where ``cache=True`` keeps results from now on; None turns that cache off."""
+    global _cache_path, _cache, _cache_opened
+    with _cache_lock:
+        if _cache is not None:
+            _cache.close()
+        _cache_path = None if path is None else Path(path)
+        _cache, _cache_opened = None, False
+
+
+def execution_cache() -> ExecCache | None:
+    """The cache ``cache=True`` uses, or None if it is off or unusable. Opened on first use;
+    the default location follows HARNESS_CACHE_DIR if that changes."""
+    global _cache, _cache_opened
+    with _cache_lock:
+        path = default_execution_cache_path() if _cache_path is _UNSET else _cache_path
+        if _cache_opened is False or _cache_opened != path:
+            if _cache is not None:
+                _cache.close()
+            _cache, _cache_opened = None, path
+            if path is not None:
+                try:
+                    _cache = ExecCache(path)
+                except Exception as e:  # noqa: BLE001 - without a cache, programs just run
+                    _warn_once(
+                        f"cache:{path}", f"execution cache {path} unusable ({e}); running all jobs"
+                    )
+        return _cache
+
+
+def _cache_for(cache: ExecCache | bool | None) -> ExecCache | None:
+    if cache is True:
+        return execution_cache()
+    return cache or None
+
+
+def _cache_broken(store: ExecCache, error: Exception) -> None:
+    _warn_once(f"cache:{store.path}", f"execution cache {store.path} failed ({error}); not used")
+
+
+def cacheable(result: ExecResult) -> bool:
+    """Whether a result may be stored: it says something about the program, not about the
+    machine's load. ``passed`` and ``failed`` are, except a failure decided by a grace period
+    (a program that would not exit after its tests reported). ``timeout``, ``crashed`` (which
+    includes the kernel's OOM killer) and ``sandbox_error`` are not."""
+    if result.status == "passed":
+        return True
+    return result.status == "failed" and not result.detail.startswith(_LINGER_DETAIL)
+
+
+def execution_key(job: Job, config: SandboxConfig, isolation: str, context: str = "") -> str:
+    """The execution cache key of a job: everything that decides its result. ``context`` is
+    ``_key_context(config, isolation)``, for callers that make many keys."""
+    context = context or _key_context(config, isolation)
+    return _digest([context, job.program, job.test_code, job.timeout])
+
+
+def _key_context(config: SandboxConfig, isolation: str) -> str:
+    """The part of a key that all jobs of a run share: limits, isolation (and what it shows
+    the program), interpreter, sandbox code."""
+    payload = {
+        "v": SANDBOX_VERSION,
+        "limits": _limits(config),
+        "isolation": isolation,
+        "python": _interpreter_fingerprint(config.python),
+        "root": minimal_root(config).digest() if isolation != "rlimits" else "",
+    }
+    return _digest(payload)
+
+
+def _limit_key(
+    job: Job,
+    factor: float,
+    floor: float,
+    repeats: int,
+    workers: int | None,
+    config: SandboxConfig,
+    isolation: str,
+) -> str:
+    payload = {
+        "calibration": [factor, floor, repeats, workers or default_workers()],
+        "host": _host_fingerprint(),
+        "program": job.program,
+        "tests": job.test_code,
+        "v": SANDBOX_VERSION,
+        "limits": _limits(config),
+        "isolation": isolation,
+        "python": _interpreter_fingerprint(config.python),
+    }
+    return _digest(payload)
+
+
+def _limits(config: SandboxConfig) -> dict[str, int]:
+    names = ("memory_mb", "max_processes", "max_open_files", "max_file_mb", "tmpfs_mb")
+    return {n: getattr(config, n) for n in (*names, "output_tail", "max_output")}
+
+
+def _digest(payload: object) -> str:
+    blob = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+_host: str | None = None
+
+
+def _host_fingerprint() -> str:
+    """This machine for calibrated limits: its name, processor model and usable cores."""
+    global _host
+    if _host is None:
+        model = platform.processor()
+        with contextlib.suppress(OSError), open("/proc/cpuinfo") as f:
+            names = (ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name"))
+            model = next(names, model)
+        _host = _digest([platform.node(), platform.machine(), model, default_workers()])
+    return _host
 
 
 # ----------------------------------------------------------------------------------------------
@@ -505,34 +849,196 @@ def _scrubbed_env() -> dict[str, str]:
     }
 
 
-_interpreter_cache: dict[str, list[str]] = {}
+_INFO_SCRIPT = """
+import json, os, sys, sysconfig
+lib = None
+if sysconfig.get_config_var("Py_ENABLE_SHARED"):
+    d, n = sysconfig.get_config_var("LIBDIR"), sysconfig.get_config_var("INSTSONAME")
+    lib = os.path.join(d, n) if d and n else None
+print(json.dumps({"executable": sys.executable, "prefix": sys.prefix,
+                  "base_prefix": sys.base_prefix, "path": sys.path, "version": sys.version,
+                  "libpython": lib, "libdir": sysconfig.get_config_var("LIBDIR")}))
+"""
+_interpreter_cache: dict[str, dict[str, Any]] = {}
+_info_lock = threading.Lock()
 
 
-def _interpreter_paths(python: str) -> list[str]:
-    """Directories the interpreter needs to see (prefixes and its own import path, as it has
-    them in isolated mode: not our working directory)."""
-    if python not in _interpreter_cache:
-        script = (
-            "import sys, json; print(json.dumps([sys.prefix, sys.base_prefix, "
-            "sys.exec_prefix, sys.base_exec_prefix, *sys.path]))"
-        )
-        out = subprocess.run(
-            [python, "-I", "-c", script], capture_output=True, text=True, timeout=120, check=True
-        )
-        paths = json.loads(out.stdout)
-        paths += [os.path.dirname(os.path.realpath(python)), str(RUNNER.parent)]
-        real = {os.path.realpath(p) for p in paths if p and os.path.isdir(p)}
-        _interpreter_cache[python] = sorted(real - {"/"})
-    return _interpreter_cache[python]
+def _interpreter_info(python: str) -> dict[str, Any]:
+    """The interpreter's executable, prefixes, import path (as it has it in isolated mode: not
+    our working directory), version, shared libpython, and a fingerprint of its packages."""
+    with _info_lock:
+        if python not in _interpreter_cache:
+            out = subprocess.run(
+                [python, "-I", "-c", _INFO_SCRIPT],
+                capture_output=True, text=True, timeout=120, check=True, cwd="/",
+            )  # fmt: skip
+            info = json.loads(out.stdout)
+            dists: list[str] = []
+            for entry in info["path"]:
+                with contextlib.suppress(OSError):
+                    names = os.listdir(entry)
+                    dists += [n for n in names if n.endswith((".dist-info", ".egg-info"))]
+            info["fingerprint"] = _digest(
+                [os.path.realpath(info["executable"]), info["version"], sorted(dists)]
+            )
+            _interpreter_cache[python] = info
+        return _interpreter_cache[python]
 
 
-def _hidden_dirs() -> list[str]:
-    """Directories that may hold secrets or host sockets: replaced by empty ones in the sandbox."""
-    homes = {"/root", "/home", "/run", "/var/tmp"}
+def _interpreter_fingerprint(python: str) -> str:
+    return str(_interpreter_info(python)["fingerprint"])
+
+
+@dataclass(frozen=True)
+class RootPlan:
+    """What a job sees of the filesystem in the namespace modes (``minimal_root``).
+
+    Besides these, the root holds only /tmp (the worker's private size-capped tmpfs), /dev/shm
+    (a 1 MiB tmpfs), /etc/passwd and /etc/group (naming the sandbox's uid only) and the empty
+    directories on the way to the paths below. All of it is read-only except /tmp and /dev/shm.
+    """
+
+    dirs: tuple[str, ...]
+    """Bound read-only at their own path (the interpreter's library directories, /usr, ...)."""
+    files: tuple[str, ...]
+    """Likewise, single files: the interpreter's executable, libpython, ld.so.cache, ..."""
+    links: tuple[tuple[str, str], ...]
+    """(path, target): symlinks recreated (/bin -> usr/bin, the executable's chain, ...)."""
+    masks: tuple[str, ...]
+    """Sensitive directories inside a bound one (a checkout, a cache): an empty tmpfs there."""
+    devices: tuple[str, ...] = ("/dev/null", "/dev/zero", "/dev/urandom")
+
+    def top_level(self) -> set[str]:
+        """The names a job sees at /."""
+        paths = [*self.dirs, *self.files, *self.devices, *(p for p, _ in self.links)]
+        return {p.split("/")[1] for p in paths} | {"tmp", "dev", "etc"}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "dirs": list(self.dirs),
+            "files": list(self.files),
+            "links": [list(x) for x in self.links],
+            "masks": list(self.masks),
+            "devices": list(self.devices),
+        }
+
+    def digest(self) -> str:
+        return _digest(self.to_dict())
+
+
+_SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+_STORES = ("/nix/store", "/gnu/store")
+_PACKAGE_ROOT = Path(__file__).resolve().parents[3]
+"""The directory holding the ``harness`` package (a checkout, its src/, or site-packages)."""
+_plans: dict[tuple[str, tuple[str, ...]], RootPlan] = {}
+
+
+def minimal_root(config: SandboxConfig | None = None) -> RootPlan:
+    """The minimal root the namespace modes build for ``config.python`` from this process."""
+    python = (config or SandboxConfig()).python
+    sensitive = tuple(_sensitive_dirs())
+    key = (python, sensitive)
+    with _info_lock:
+        if key in _plans:
+            return _plans[key]
+    plan = _build_plan(_interpreter_info(python), python, set(sensitive))
+    with _info_lock:
+        return _plans.setdefault(key, plan)
+
+
+def _build_plan(info: Mapping[str, Any], python: str, sensitive: set[str]) -> RootPlan:
+    dirs: set[str] = set()
+    files: set[str] = set()
+    links: dict[str, str] = {}
+    for top in _SYSTEM_DIRS:  # the system's libraries and tools (merged /usr: symlinks)
+        if os.path.islink(top):
+            links[top] = os.readlink(top)
+        elif os.path.isdir(top):
+            dirs.add(top)
+    for store in _STORES:  # where the system's libraries live on Nix and Guix
+        if os.path.isdir(store):
+            dirs.add(os.path.realpath(store))
+    # The standard library, lib-dynload, site-packages, and the interpreter's own library
+    # directory (libpython; the libraries a conda or pyenv build links its modules against).
+    for entry in [*info["path"], info.get("libdir") or ""]:
+        real = os.path.realpath(entry) if entry else ""
+        if os.path.isdir(real):
+            dirs.add(real)
+        elif os.path.isfile(real):
+            files.add(real)  # a zipped standard library
+    wanted = [info["executable"], python, info.get("libpython") or ""]
+    if info["prefix"] != info["base_prefix"]:  # a venv: its interpreter needs its pyvenv.cfg
+        wanted.append(os.path.join(info["prefix"], "pyvenv.cfg"))
+    wanted += ["/etc/ld.so.cache", "/etc/localtime"]
+    for path in filter(None, wanted):
+        chain, real = _symlink_chain(path)
+        links.update(chain)
+        if real:
+            files.add(real)
+    # Never bind what would show a sensitive directory: one that is sensitive itself is left
+    # out, one that holds a sensitive directory gets an empty tmpfs over it.
+    dirs = {d for d in dirs if d != "/" and (d not in sensitive or d in _SYSTEM_DIRS)}
+    outer: list[str] = []
+    for d in sorted(dirs):
+        if not any(_within(d, o) for o in outer):
+            outer.append(d)
+
+    def covered(path: str) -> bool:
+        return any(_within(path, o) for o in outer)
+
+    files = {f for f in files if not covered(f)}
+    links = {p: t for p, t in links.items() if not covered(p) and p not in files}
+    masks = sorted(s for s in sensitive if os.path.isdir(s) and covered(s) and s not in outer)
+    return RootPlan(tuple(outer), tuple(sorted(files)), tuple(sorted(links.items())), tuple(masks))
+
+
+def _within(path: str, parent: str) -> bool:
+    return path == parent or path.startswith(parent.rstrip("/") + "/")
+
+
+def _symlink_chain(path: str) -> tuple[dict[str, str], str | None]:
+    """The symlinks from ``path`` to the file it names, and that file (None if none)."""
+    links: dict[str, str] = {}
+    path = os.path.abspath(path)
+    for _ in range(40):
+        parent = os.path.realpath(os.path.dirname(path))
+        path = os.path.join(parent, os.path.basename(path))
+        if not os.path.islink(path):
+            return links, (path if os.path.isfile(path) else None)
+        target = os.readlink(path)
+        links[path] = target
+        path = os.path.normpath(os.path.join(parent, target))
+    return links, None
+
+
+def _sensitive_dirs() -> list[str]:
+    """Directories that must not be visible to jobs even where a bound directory holds them:
+    home directories, this source checkout, the working directory (runs are written under it),
+    the harness cache (generations and execution results) and the host's temp directory."""
+    from harness.store import default_cache_dir
+
+    found = {"/root", "/home"}
     for home in (os.environ.get("HOME"), _passwd_home()):
-        if home and os.path.isdir(home) and os.path.realpath(home) != "/":
-            homes.add(os.path.realpath(home))
-    return sorted(h for h in homes if os.path.isdir(h) and not os.path.islink(h))
+        if home:
+            found.add(home)
+    found.update(_checkout_dirs())
+    with contextlib.suppress(OSError):
+        found.add(os.getcwd())
+    found.add(str(default_cache_dir()))
+    if isinstance(_cache_path, Path):
+        found.add(str(_cache_path.parent))
+    found.add(tempfile.gettempdir())
+    real = {os.path.realpath(p) for p in found if p}
+    return sorted(p for p in real if p != "/")
+
+
+def _checkout_dirs() -> list[str]:
+    """This source checkout (and its src/ holding the package), if harness runs from one; an
+    installed harness (in site-packages) is no secret."""
+    for root in (_PACKAGE_ROOT, _PACKAGE_ROOT.parent):
+        if any((root / m).exists() for m in ("pyproject.toml", "setup.py", ".git")):
+            return sorted({str(root), str(_PACKAGE_ROOT)})
+    return []
 
 
 def _passwd_home() -> str | None:
@@ -551,25 +1057,23 @@ def _nproc_per_userns() -> bool:
     return (major, minor) >= (5, 14)
 
 
-def _bwrap_command(keep: list[str], hide: list[str]) -> list[str]:
+def _bwrap_command(plan: RootPlan) -> list[str]:
+    """bubblewrap building the same minimal root (its /proc shows the sandbox's processes only,
+    and is gone again where the zygote can nest namespaces and its own root inside)."""
     cmd = [
         shutil.which("bwrap") or "bwrap",
         "--unshare-user", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-net",
         "--unshare-cgroup-try",
-        "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
     ]  # fmt: skip
-    done: list[str] = []
-    for h in sorted(hide, key=len):
-        if h == "/tmp" or any(h.startswith(d + "/") for d in done):
-            continue
-        if any(k == h or h.startswith(k + "/") for k in keep):
-            continue
-        cmd += ["--tmpfs", h]
-        for k in keep:
-            if k.startswith(h + "/"):
-                cmd += ["--ro-bind", k, k]
-        cmd += ["--remount-ro", h]
-        done.append(h)
+    for path in (*plan.dirs, *plan.files):
+        cmd += ["--ro-bind", path, path]
+    for path, target in plan.links:
+        cmd += ["--symlink", target, path]
+    for path in plan.masks:
+        cmd += ["--tmpfs", path, "--remount-ro", path]
+    for path in plan.devices:
+        cmd += ["--dev-bind", path, path]
+    cmd += ["--tmpfs", "/tmp", "--tmpfs", "/dev/shm", "--proc", "/proc", "--remount-ro", "/"]
     return [*cmd, "--chdir", "/tmp"]
 
 
@@ -600,15 +1104,13 @@ class _Worker:
     # lifecycle ---------------------------------------------------------------------------------
 
     def _start(self) -> None:
-        keep = _interpreter_paths(self.config.python)
-        hide = _hidden_dirs()
+        plan = minimal_root(self.config) if self.level.namespaces or self.level.bwrap else None
         zconfig = {
             "owner": OWNER_TAG,
             "namespaces": self.level.namespaces,
             "outer": "bwrap" if self.level.bwrap else "",
             "outer_net": self.level.bwrap,
-            "keep": keep,
-            "hide": hide,
+            "root": plan.to_dict() if plan is not None else None,
             "tmpfs_mb": self.config.tmpfs_mb,
             "nproc": _nproc_per_userns(),
             "limits": {
@@ -619,16 +1121,13 @@ class _Worker:
             },
         }
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        cmd = [
-            self.config.python,
-            "-I",
-            "-B",
-            str(RUNNER),
-            str(child.fileno()),
-            json.dumps(zconfig),
-        ]
+        args = [str(child.fileno()), json.dumps(zconfig)]
+        cmd = [self.config.python, "-I", "-B", str(RUNNER), *args]
         if self.level.bwrap:
-            cmd = _bwrap_command(keep, hide) + ["--", *cmd]
+            # Inside bubblewrap the runner's file is not visible (nothing of this checkout is):
+            # its source goes in on the command line instead.
+            source = RUNNER.read_text(encoding="utf-8")
+            cmd = [*_bwrap_command(plan), "--", self.config.python, "-I", "-B", "-c", source, *args]  # type: ignore[arg-type]
         try:
             self.proc = subprocess.Popen(
                 cmd,
@@ -992,7 +1491,7 @@ class _JobRun:
             if sig == signal.SIGXCPU:
                 return "timeout", f"CPU time limit exceeded ({self.job.timeout:g}s)"
             if sig == signal.SIGKILL and self.kill_reason == "lingering":
-                return "failed", "the program did not exit after the tests reported"
+                return "failed", _LINGER_DETAIL
             return "crashed", f"killed by {_SIGNAL_NAMES.get(sig, sig)}{_signal_hint(sig)}"
         code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else status
         return "failed", f"the program exited with code {code} before the tests completed"
@@ -1018,18 +1517,30 @@ def _signal_hint(sig: int) -> str:
 __all__ = [
     "DEFAULT_TIMEOUT_FACTOR",
     "DEFAULT_TIMEOUT_FLOOR",
+    "SANDBOX_VERSION",
     "STATUSES",
+    "ExecCache",
     "ExecResult",
+    "ExecutionStats",
     "Job",
+    "RootPlan",
     "SandboxConfig",
     "SandboxUnavailable",
+    "cacheable",
     "calibrate_timeouts",
+    "default_execution_cache_path",
     "default_workers",
+    "execution_cache",
+    "execution_key",
+    "execution_stats",
     "humaneval_job",
     "isolation_level",
     "mbpp_job",
+    "minimal_root",
     "pass_at_k_by_problem",
     "probe_isolation",
+    "reset_execution_stats",
     "run_many",
     "run_tests",
+    "set_execution_cache",
 ]
