@@ -328,7 +328,8 @@ def run(config: RunConfig, *, progress: bool = True) -> RunResult:
         ),
     )
     for role, counts in executions.items():
-        metrics["cost"][role]["executions"] = counts
+        if any(counts.values()):  # only runs with code tasks have programs to count
+            metrics["cost"][role]["executions"] = counts
     metrics["run"] = {
         "run_id": run_id,
         "student": specs["student"].name,
