@@ -23,7 +23,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from harness.tasks.grading.extract import THINK_CLOSE, THINK_OPEN, split_reasoning
+from harness.tasks.grading.extract import THINK_CLOSE, THINK_OPEN, boxes, split_reasoning
 
 
 @dataclass(frozen=True)
@@ -163,21 +163,7 @@ def mathverify_anchor(text: str) -> int | None:
 
 def _boxes(text: str) -> list[str]:
     """Contents of every complete `\\boxed{...}` in order."""
-    out = []
-    for m in re.finditer(r"\\boxed\s*\{", text):
-        depth, i = 0, m.end() - 1
-        while i < len(text):
-            c = text[i]
-            if c == "\\":
-                i += 2
-                continue
-            depth += c == "{"
-            depth -= c == "}"
-            if depth == 0:
-                out.append(text[m.end() : i].strip())
-                break
-            i += 1
-    return out
+    return [b.content for b in boxes(text)]
 
 
 _BASE = re.compile(r"(?<![\w\\])[0-9A-Fa-f]*\d[0-9A-Fa-f]*_\{?\d+\}?")
