@@ -43,6 +43,8 @@ def print_summary(metrics: dict[str, Any], run_dir: Path) -> None:
         "student 95% CI",
         "agreement",
         "retention",
+        "chain sim",
+        "student ECE",
         "n",
         "missing",
     ):
@@ -50,6 +52,8 @@ def print_summary(metrics: dict[str, Any], run_dir: Path) -> None:
     for task, m in metrics["tasks"].items():
         t, s, p = m.get("teacher", {}), m.get("student", {}), m.get("paired", {})
         ci = s.get("ci95")
+        calibration = s.get("calibration") or {}
+        source = calibration.get("confidence_source")
         table.add_row(
             escape(task),
             _fmt(t.get("accuracy")),
@@ -57,6 +61,8 @@ def print_summary(metrics: dict[str, Any], run_dir: Path) -> None:
             f"{ci[0]:.3f}-{ci[1]:.3f}" if ci else "-",
             _fmt(p.get("agreement")),
             _fmt(p.get("retention")),
+            _fmt((m.get("chains") or {}).get("similarity")),
+            f"{_fmt(calibration.get('ece'))} ({source})" if source else "-",
             str(s.get("n", "-")),
             str(s.get("missing", 0) + t.get("missing", 0)),
         )

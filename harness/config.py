@@ -12,6 +12,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from harness.errors import HarnessError
+from harness.prompts import PROMPT_STYLES
 
 RECORDED_ONLY = ("resolved", "harness_version")
 CONFIDENCE_SOURCES = ("auto", "stated", "logprob", "agreement")
@@ -75,8 +76,6 @@ class RunConfig(BaseModel):
     @field_validator("style")
     @classmethod
     def _style(cls, v: str | None) -> str | None:
-        from harness.tasks.base import PROMPT_STYLES
-
         if v is not None and v not in PROMPT_STYLES:
             raise ValueError(f"must be one of {', '.join(PROMPT_STYLES)}")
         return v

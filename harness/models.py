@@ -25,8 +25,6 @@ from pathlib import Path
 from harness.errors import HarnessError
 from harness.types import Sampling
 
-R1_MATH_INSTRUCTION = "Please reason step by step, and put your final answer within \\boxed{}."
-
 
 @dataclass(frozen=True)
 class PromptFormat:

@@ -59,13 +59,6 @@ def split_reasoning(text: str, think: bool) -> tuple[str | None, str, bool | Non
 
 # -- stated confidence (calibration) -------------------------------------------------------------
 
-STATED_CONFIDENCE_INSTRUCTION = (
-    "When you have finished reasoning, write how confident you are that your answer is correct "
-    "as `Confidence: <0-100>%` on its own line, then give the final answer."
-)
-"""Asked by the r1-confidence prompt style; the confidence comes before the final answer so a
-lenient last-number fallback never mistakes it for the answer."""
-
 _CONFIDENCE_WORD = re.compile(r"confidence", re.IGNORECASE)
 _CONFIDENCE_VALUE = re.compile(
     r"(?:[ \t]+level)?[ \t]*(?:is|of|:|=)?[ \t]*[:=]?[ \t]*\**[ \t]*(\d{1,3}(?:\.\d+)?)[ \t]*"

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from harness.lmeval import CHAT_MARK, context_messages, cut_at
-from tests.conftest import cli
+from tests.conftest import cli, make_cache
 
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("lm_eval") is None,
@@ -113,12 +113,15 @@ def harness_run(tmp_path, task_dir, student, *extra, run_id="a", options=""):
     return task_metrics, recs
 
 
-def lm_eval_run(tmp_path, task_dir, model_args: str, limit: int, out="lmeval-out"):
+def lm_eval_run(
+    tmp_path, task_dir, model_args: str, limit: int, out="lmeval-out", model="harness", extra=()
+):
     """lm-eval's own command line (through `python -m harness.lmeval`, which registers the
     `harness` model: lm-eval 0.4.13 loads no plugin entry points)."""
-    cmd = [sys.executable, "-m", "harness.lmeval", "run", "--model", "harness"]
+    cmd = [sys.executable, "-m", "harness.lmeval", "run", "--model", model]
     cmd += ["--model_args", model_args, "--tasks", TASK, "--include_path", str(task_dir)]
     cmd += ["--limit", str(limit), "--output_path", str(tmp_path / out), "--log_samples"]
+    cmd += list(extra)
     proc = subprocess.run(
         cmd,
         capture_output=True,
@@ -229,6 +232,50 @@ def test_parity_real_model_shares_the_cache(tmp_path, task_dir):
         assert s["resps"][0][0] == cut_at(text, ["Question:", "</s>", "<|im_end|>"])[0]
 
 
+@pytest.mark.slow
+def test_transformers_backend_matches_lm_evals_own_hf_model(tmp_path, task_dir, models_dir):
+    """SmolLM2 through the bridge on the transformers backend and through lm-eval's own `hf`
+    model on the same weights (the copy the backend converts): lm-eval's raw prompt sent as
+    is, the same greedy text and the same score, item by item."""
+    from harness.backends.transformers import converted_dir
+    from harness.models import parse_spec, weights_location
+
+    limit, tokens = 4, 32
+    cache = make_cache(tmp_path / "cache", models_dir)
+    ours, recs = harness_run(
+        tmp_path,
+        task_dir,
+        "smollm2-135m",
+        *("--limit", str(limit), "--max-new-tokens", str(tokens), "--batch-size", "4"),
+    )
+    source, gguf = weights_location(parse_spec("smollm2-135m"))
+    weights = converted_dir(cache, source, gguf)
+    results, samples, _ = lm_eval_run(
+        tmp_path,
+        task_dir,
+        f"pretrained={weights},dtype=float32",
+        limit,
+        model="hf",
+        extra=("--device", "cpu", "--batch_size", "4", "--gen_kwargs", f"max_gen_toks={tokens}"),
+    )
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(weights)
+    mine = {r["problem_id"]: r for r in recs if r["role"] == "student"}
+    until = ["Question:", "</s>", "<|im_end|>"]
+    theirs = [s for s in samples if s["filter"] == "strict-match"]
+    assert len(theirs) == len(mine) == limit
+    for s in theirs:
+        rec = mine[f"{TASK}-{s['doc_id']}"]
+        # No chat template: the prompt is lm-eval's context, tokenized as lm-eval does.
+        context = s["arguments"]["gen_args_0"]["arg_0"]
+        assert rec["prompt_tokens"] == len(tokenizer(context)["input_ids"])
+        # harness keeps an output without its surrounding whitespace.
+        assert cut_at(rec["text"], until)[0] == s["resps"][0][0].strip()
+        assert bool(s["exact_match"]) == rec["correct"]
+    assert results["exact_match,strict-match"] == pytest.approx(ours["student"]["accuracy"])
+
+
 def test_bad_lmeval_tasks_fail_in_one_line(tmp_path, task_dir, data_dir):
     mc = task_dir / "mc_local.yaml"
     mc.write_text(
@@ -287,3 +334,10 @@ def test_lm_eval_finds_the_harness_model():
     import harness.lmeval.model  # noqa: F401 - registers on import
 
     assert get_model("harness").__name__ == "HarnessLM"
+    # lm-eval's own models stay in the registry beside it (`--model hf` still works), also
+    # in a fresh process where harness registers before lm-eval ever looked at its registry.
+    probe = "import harness.lmeval.model; from lm_eval.api.registry import model_registry as r"
+    probe += "; print(' '.join(r.keys()))"
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert {"harness", "hf", "vllm", "local-completions"} <= set(proc.stdout.split())

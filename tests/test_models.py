@@ -4,7 +4,8 @@ import pytest
 
 from harness.backends import backend_class
 from harness.errors import BackendUnavailable, HarnessError
-from harness.models import R1_MATH_INSTRUCTION, aliases, package_dir, parse_spec
+from harness.models import aliases, package_dir, parse_spec
+from harness.prompts import R1_MATH_INSTRUCTION
 
 
 def test_r1_family_aliases_carry_deepseek_recommendations():

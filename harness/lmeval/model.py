@@ -13,7 +13,8 @@ lm-eval's max_gen_toks and temperature are not used.
 Registered under the name `harness` in lm-eval's model registry: at import, and through the
 `lm_eval.models` entry point for lm-eval versions that discover plugins. With lm-eval 0.4.13,
 which does not, run `python -m harness.lmeval ...` (or `harness-lm-eval ...`), lm-eval's own
-command line with this model registered.
+command line with this model registered. lm-eval's own models are registered first: its
+registry fills itself only while it is empty, so registering `harness` alone would hide them.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import lm_eval.models  # noqa: F401 - lm-eval's own models (hf, vllm, ...) enter its registry
 from lm_eval.api.model import LM
 from lm_eval.api.registry import register_model
 

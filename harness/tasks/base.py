@@ -17,23 +17,21 @@ from typing import Any
 
 from harness.errors import HarnessError
 from harness.hub import hub_unreachable
-from harness.models import R1_MATH_INSTRUCTION
+from harness.prompts import (
+    CHOICE_INSTRUCTION,
+    CODE_INSTRUCTION,
+    PROMPT_STYLES,
+    R1_MATH_INSTRUCTION,
+    STATED_CONFIDENCE_INSTRUCTION,
+)
 from harness.tasks.grading.extract import (
     LETTERS,
-    STATED_CONFIDENCE_INSTRUCTION,
     Extraction,
     answer_text,
 )
 from harness.types import Generation, Message, Problem, Score
 
-PROMPT_STYLES = ("r1", "cot-fewshot", "plain", "r1-confidence")
-CHOICE_INSTRUCTION = (
-    "Please reason step by step, and put the letter of the correct option within \\boxed{}."
-)
-CODE_INSTRUCTION = (
-    "Please reason step by step, then write your complete solution in one fenced "
-    "```python code block."
-)
+__all__ = ["CHOICE_INSTRUCTION", "CODE_INSTRUCTION", "PROMPT_STYLES"]
 
 
 @dataclass(frozen=True)

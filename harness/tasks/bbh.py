@@ -16,8 +16,8 @@ import re
 from pathlib import Path
 
 from harness.errors import HarnessError
-from harness.models import R1_MATH_INSTRUCTION
-from harness.tasks.base import CHOICE_INSTRUCTION, DataSource, HubSplit, Loaded, Task, read_json
+from harness.prompts import CHOICE_INSTRUCTION, R1_MATH_INSTRUCTION
+from harness.tasks.base import DataSource, HubSplit, Loaded, Task, read_json
 from harness.tasks.grading.choice import label_of, last_label, norm_text
 from harness.tasks.grading.extract import (
     LETTERS,

@@ -14,7 +14,8 @@ import warnings
 from pathlib import Path
 
 from harness.errors import HarnessError
-from harness.tasks.base import CODE_INSTRUCTION, DataSource, HubSplit, Loaded
+from harness.prompts import CODE_INSTRUCTION
+from harness.tasks.base import DataSource, HubSplit, Loaded
 from harness.tasks.code import CodeTask, count_statements, fenced, indent_of_body
 from harness.tasks.grading.extract import Extraction, extract_code
 from harness.types import Message, Problem

@@ -31,7 +31,6 @@ from harness.reasoning import (  # noqa: F401 - re-exported: the extractors' pub
     LEAKED_TURN,
     MINUS_SIGNS,
     SPLIT_VERSION,
-    STATED_CONFIDENCE_INSTRUCTION,
     THINK_CLOSE,
     THINK_OPEN,
     cut_leaked_turn,
