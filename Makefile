@@ -61,6 +61,7 @@ test-vllm:
 lint: $(BIN)/.installed
 	$(BIN)/ruff check harness tests benchmarks
 	$(BIN)/ruff format --check harness tests benchmarks
+	$(BIN)/mypy
 
 clean:
 	rm -rf $(VENV) $(VLLM_VENV) runs .pytest_cache

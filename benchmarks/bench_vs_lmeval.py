@@ -196,7 +196,7 @@ def score_harness(result: dict[str, Any], tasks: Path, n: int) -> None:
 
     items: dict[str, dict[str, Any]] = {}
     for filt in FILTERS:
-        task = LMEvalTask(TASK, {"include": str(tasks), "filter": filt})
+        task = LMEvalTask({"task": TASK, "include": str(tasks), "filter": filt})
         problems = {p.id: p for p in task.load(DataSource.resolve(None), n).problems}
         for r in result["records"]:
             p = problems[r["problem_id"]]

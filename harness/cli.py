@@ -3,11 +3,14 @@ Ctrl-C: exit 130."""
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import os
 import sys
 import traceback
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar, cast
 
 import typer
 from rich.console import Console
@@ -15,8 +18,11 @@ from rich.markup import escape
 from rich.table import Table
 from typer.exceptions import TyperException
 
+from harness.config import RUN_FLAGS, RunConfig, RunFlag
 from harness.console import console
 from harness.errors import HarnessError, Interrupted
+
+CommandT = TypeVar("CommandT", bound=Callable[..., Any])
 
 app = typer.Typer(
     name="harness",
@@ -93,100 +99,86 @@ def print_summary(metrics: dict[str, Any], run_dir: Path) -> None:
     )
 
 
+def _from_flag(flag: RunFlag, value: Any) -> Any:
+    """A flag's value as its field takes it (`--tasks a,b` through the tasks' own splitter)."""
+    if flag.parse is None:
+        return value
+    module, _, function = flag.parse.partition(":")
+    return getattr(importlib.import_module(module), function)(value)
+
+
+def with_config_flags(flags: dict[str, RunFlag]) -> Callable[[CommandT], CommandT]:
+    """Give a command one option per config field, read from the field's declaration, before
+    its own options; typer builds the command from this signature and passes the flags given
+    as keyword arguments. So a new RunConfig field is a new `harness run` flag."""
+
+    def decorate(command: CommandT) -> CommandT:
+        own = [
+            p.replace(kind=inspect.Parameter.KEYWORD_ONLY)
+            for p in inspect.signature(command, eval_str=True).parameters.values()
+            if p.kind is not inspect.Parameter.VAR_KEYWORD
+        ]
+        clash = {p.name for p in own} & set(flags)
+        if clash:
+            raise RuntimeError(f"config fields {sorted(clash)} clash with the command's options")
+        fields = []
+        for flag in flags.values():
+            shown = f" [default: {flag.shown_default}]" if flag.shown_default is not None else ""
+            option = typer.Option(*flag.names, help=escape(flag.help + shown))
+            kind = str if flag.parse is not None else flag.annotation
+            fields.append(
+                inspect.Parameter(
+                    flag.field,
+                    inspect.Parameter.KEYWORD_ONLY,
+                    default=None,  # None: not given, so a --config file's value stands
+                    annotation=Annotated[kind | None, option],
+                )
+            )
+        signature = inspect.Signature([*fields, *own], return_annotation=None)
+        cast(Any, command).__signature__ = signature
+        return command
+
+    return decorate
+
+
+def given_fields(flags: dict[str, RunFlag], given: dict[str, Any]) -> dict[str, Any]:
+    """The flags given on the command line (None: not given), as their fields take them."""
+    return {k: _from_flag(flags[k], v) for k, v in given.items() if v is not None}
+
+
 @app.command()
+@with_config_flags(RUN_FLAGS)
 def run(
-    student: Annotated[
-        str | None, typer.Option(help="student model spec or alias (see `harness models`)")
-    ] = None,
-    teacher: Annotated[
-        str | None, typer.Option(help="teacher model spec or alias [default: reference]")
-    ] = None,
-    tasks: Annotated[
-        str | None,
-        typer.Option(
-            help="comma-separated task specs, e.g. chains:depth=1-6,gsm8k "
-            "(default: chains plus every real set found in the data dir)"
-        ),
-    ] = None,
-    limit: Annotated[int | None, typer.Option(help="first N problems of each task")] = None,
-    samples: Annotated[int | None, typer.Option(help="samples per problem [default: 1]")] = None,
-    seed: Annotated[int | None, typer.Option(help="sampling seed [default: 0]")] = None,
-    max_new_tokens: Annotated[int | None, typer.Option(help="override both models' limit")] = None,
-    temperature: Annotated[float | None, typer.Option(help="override both (0 = greedy)")] = None,
-    style: Annotated[
-        str | None, typer.Option(help="prompt style: r1, cot-fewshot, plain, r1-confidence")
-    ] = None,
-    batch_size: Annotated[int | None, typer.Option(help="generation batch size")] = None,
-    data_dir: Annotated[
-        str | None, typer.Option(help="local data folder (default: $HARNESS_DATA_DIR, then hub)")
-    ] = None,
-    out_dir: Annotated[
-        str | None, typer.Option("--out", help="folder of run folders [default: runs]")
-    ] = None,
-    run_id: Annotated[
-        str | None, typer.Option(help="run folder name (default: from config)")
-    ] = None,
-    cache_dir: Annotated[
-        str | None, typer.Option(help="generation cache (default: $HARNESS_CACHE_DIR, user cache)")
-    ] = None,
-    fresh: Annotated[
-        bool | None, typer.Option(help="ignore cached generations and start over")
-    ] = None,
-    logprobs: Annotated[
-        bool | None, typer.Option("--logprobs", help="record generated tokens' log-probs")
-    ] = None,
-    chain_model: Annotated[
-        str | None,
-        typer.Option(help="embedding model for chain similarity (none: off) [default: MiniLM]"),
-    ] = None,
-    confidence: Annotated[
-        str | None,
-        typer.Option(help="calibration's confidence: auto, stated, logprob, agreement"),
-    ] = None,
     config: Annotated[Path | None, typer.Option(help="YAML RunConfig; flags override it")] = None,
     quiet: Annotated[bool, typer.Option(help="no progress bars")] = False,
+    **given: Any,
 ) -> None:
     """Run (or resume) student and teacher on the tasks; write records and metrics."""
-    from harness.config import RunConfig
     from harness.runner import run as run_eval
-    from harness.tasks import split_task_list
 
-    fields: dict[str, Any] = {
-        "student": student,
-        "teacher": teacher,
-        "tasks": split_task_list(tasks) if tasks is not None else None,
-        "limit": limit,
-        "samples": samples,
-        "seed": seed,
-        "max_new_tokens": max_new_tokens,
-        "temperature": temperature,
-        "style": style,
-        "batch_size": batch_size,
-        "data_dir": data_dir,
-        "out": out_dir,
-        "run_id": run_id,
-        "cache_dir": cache_dir,
-        "fresh": fresh,
-        "logprobs": logprobs,
-        "chain_model": chain_model,
-        "confidence": confidence,
-    }
     # Only what was given on the command line overrides a --config file.
-    given = {k: v for k, v in fields.items() if v is not None}
-    cfg = RunConfig.load_yaml(config, **given) if config else RunConfig.build(**given)
+    fields = given_fields(RUN_FLAGS, given)
+    cfg = RunConfig.load_yaml(config, **fields) if config else RunConfig.build(**fields)
     result = run_eval(cfg, progress=not quiet)
     print_summary(result.metrics, result.run_dir)
 
 
 @app.command()
-def models() -> None:
-    """List model aliases: backend, model id, prompt format, recommended sampling."""
-    from harness.models import alias_names, aliases
+def models(
+    backend: Annotated[
+        str | None, typer.Option("--backend", help="a backend whose options to list")
+    ] = None,
+) -> None:
+    """List model aliases: backend, model id, prompt format, recommended sampling; with
+    --backend NAME, that backend's options too (from its declaration)."""
+    from harness.backends import BACKENDS
+    from harness.models import alias_names, aliases, spec_forms
+    from harness.options import describe
 
+    wanted = (backend or "").strip().lower() or None
+    chosen = BACKENDS.load(wanted) if wanted else None  # an unknown name fails before any table
     table = Table(
-        title="model aliases (or hf:<id>, vllm:<id>, openai:<model>@<url>, "
-        "llamacpp:<file.gguf>, replay:<file.jsonl>)",
-        title_justify="left",
+        title=escape(f"model aliases (or {', '.join(spec_forms())})"), title_justify="left"
     )
     for col in ("alias", "also", "backend", "model", "format", "sampling"):
         table.add_column(col)
@@ -204,27 +196,83 @@ def models() -> None:
             spec.name, ", ".join(alias_names(spec)), spec.backend, escape(spec.model), fmt, samp
         )
     out.print(table)
+    if chosen is None or wanted is None:
+        return
+    form = f"{wanted}:{chosen.target}" if chosen.target else wanted
+    needs = f"; needs {chosen.requires[0]}: {chosen.requires[1]}" if chosen.requires else ""
+    infos = describe(chosen.options_class)
+    if not infos:
+        out.print(escape(f"backend {wanted} ({form}) takes no options{needs}"))
+        return
+    shown = Table(
+        title=escape(f"{wanted} options: {form}#key=value,...{needs}"), title_justify="left"
+    )
+    for col in ("option", "type", "default", "cache identity", "help"):
+        shown.add_column(col)
+    for o in sorted(infos, key=lambda o: o.name):
+        if isinstance(o.default, bool):
+            default = "1" if o.default else "0"
+        elif isinstance(o.default, float):
+            default = f"{o.default:g}"
+        else:
+            default = "-" if o.default in (None, "") else str(o.default)
+        bounds = [f"> {o.above:g}"] if o.above is not None else []
+        bounds += [f">= {o.low:g}"] if o.low is not None else []
+        bounds += [f"<= {o.high:g}"] if o.high is not None else []
+        kind = "|".join(o.choices) if o.choices else " ".join([o.type, *bounds])
+        identity = "yes" if o.identity else "no"
+        shown.add_row(escape(o.name), escape(kind), escape(default), identity, escape(o.help))
+    out.print(shown)
 
 
 @app.command("tasks")
 def tasks_cmd(
+    name: Annotated[
+        str | None, typer.Argument(help="a task whose options to list (same as --task)")
+    ] = None,
+    task_name: Annotated[
+        str | None, typer.Option("--task", help="a task whose options to list")
+    ] = None,
     data_dir: Annotated[str | None, typer.Option(help="local data folder")] = None,
 ) -> None:
-    """List tasks with their sizes and where their data would come from."""
-    from harness.tasks import REGISTRY, DataSource, get_task
+    """List tasks with their sizes and where their data would come from; with a task name,
+    that task's options too (from its declaration)."""
+    from harness.options import describe
+    from harness.tasks import REGISTRY, DataSource, get_task, task_class
 
+    if name and task_name and name.strip().lower() != task_name.strip().lower():
+        raise HarnessError(f"name one task: '{name}' or --task {task_name}, not both")
+    wanted = (task_name or name or "").strip().lower() or None
+    chosen = task_class(wanted) if wanted else None  # an unknown name fails before any table
     source = DataSource.resolve(data_dir)
     table = Table(title="tasks", title_justify="left")
     for col in ("task", "problems", "source", "description"):
         table.add_column(col)
-    for name in sorted(REGISTRY):
-        task = get_task(name)
+    for listed in sorted(REGISTRY):
+        task = get_task(listed)
         size = task.size(source)
-        where = "local" if task.available(source) else "hub"
-        if name == "chains":
-            where = "generated"
-        table.add_row(name, "-" if size is None else str(size), where, task.description)
+        where = task.origin(source)
+        table.add_row(listed, "-" if size is None else str(size), where, task.description)
     out.print(table)
+    if chosen is None or wanted is None:
+        return
+    infos = describe(chosen.options_type)
+    if not infos:
+        out.print(f"task {wanted} takes no options")
+        return
+    shown = Table(title=f"{wanted} options", title_justify="left")
+    for col in ("option", "type", "default", "help"):
+        shown.add_column(col)
+    for o in infos:
+        label = o.name + (f" ({wanted}:<{o.name}>)" if o.name == chosen.positional else "")
+        if isinstance(o.default, bool):
+            default = "1" if o.default else "0"
+        else:
+            default = "-" if o.default in (None, "") else str(o.default)
+        text = o.help + (f" (one of: {', '.join(o.choices)})" if o.choices else "")
+        kind = o.type + (f" >= {o.low:g}" if o.low is not None else "")
+        shown.add_row(escape(label), kind, escape(default), escape(text))
+    out.print(shown)
 
 
 @app.command()

@@ -32,12 +32,19 @@ def option(
     identity: bool = True,
     low: float | None = None,
     choices: Sequence[str] | None = None,
+    above: float | None = None,
+    high: float | None = None,
 ) -> Any:
     """A declared option. `identity=False`: it changes how requests are sent or how fast they
     run, not what comes back (parallelism, threads, a key's name), so it stays out of the
     cache key. `low`: the smallest value a number may take. `choices`: the values a string
-    may take."""
+    may take. `above`: a bound a number must exceed (a timeout > 0); `high`: the largest
+    value it may take (a share <= 1)."""
     meta = {"help": help, "identity": identity, "low": low, "choices": tuple(choices or ())}
+    if above is not None:
+        meta["above"] = above
+    if high is not None:
+        meta["high"] = high
     return dataclasses.field(default=default, metadata=meta)
 
 
@@ -54,6 +61,9 @@ class OptionInfo:
     help: str
     identity: bool
     choices: tuple[str, ...] = ()
+    low: float | None = None
+    above: float | None = None
+    high: float | None = None
 
 
 def _hints(cls: type) -> dict[str, Any]:
@@ -85,6 +95,9 @@ def describe(cls: type) -> list[OptionInfo]:
             help=f.metadata.get("help", ""),
             identity=f.metadata.get("identity", True),
             choices=tuple(f.metadata.get("choices", ())),
+            low=f.metadata.get("low"),
+            above=f.metadata.get("above"),
+            high=f.metadata.get("high"),
         )
         for f in dataclasses.fields(cls)
     ]
@@ -101,8 +114,21 @@ def non_identity(cls: type) -> frozenset[str]:
     )
 
 
-def _convert(value: str, tp: Any, f: dataclasses.Field, where: str) -> Any:
+def _bounds(meta: Mapping[str, Any]) -> str:
+    """` >= 1`, ` > 0 and <= 1`: a number option's bounds, for its messages."""
+    parts = []
+    if meta.get("above") is not None:
+        parts.append(f"> {meta['above']:g}")
+    if meta.get("low") is not None:
+        parts.append(f">= {meta['low']:g}")
+    if meta.get("high") is not None:
+        parts.append(f"<= {meta['high']:g}")
+    return (" " + " and ".join(parts)) if parts else ""
+
+
+def _convert(value: str, tp: Any, f: dataclasses.Field, where: str, mark: str = "") -> Any:
     tp = _unwrap(tp)
+    name = mark + f.name
     meta = f.metadata
     low = meta.get("low")
     choices = meta.get("choices") or ()
@@ -113,47 +139,57 @@ def _convert(value: str, tp: Any, f: dataclasses.Field, where: str) -> Any:
             return True
         if low_text in FALSE:
             return False
-        raise HarnessError(f"{where}: {f.name}= takes 1 or 0, not '{value}'")
+        raise HarnessError(f"{where}: {name}= takes 1 or 0, not '{value}'")
     if tp is int:
         try:
             number: int | float = int(text)
         except ValueError:
-            bound = f" >= {low:g}" if low is not None else ""
             raise HarnessError(
-                f"{where}: {f.name}= takes a whole number{bound}, not '{value}'"
+                f"{where}: {name}= takes a whole number{_bounds(meta)}, not '{value}'"
             ) from None
     elif tp is float:
         try:
             number = float(text)
         except ValueError:
-            raise HarnessError(f"{where}: {f.name}= takes a number, not '{value}'") from None
+            raise HarnessError(
+                f"{where}: {name}= takes a number{_bounds(meta)}, not '{value}'"
+            ) from None
         if number != number or number in (float("inf"), float("-inf")):
-            raise HarnessError(f"{where}: {f.name}= takes a finite number, not '{value}'")
+            raise HarnessError(f"{where}: {name}= takes a finite number, not '{value}'")
     else:
         if choices and text not in choices:
-            raise HarnessError(
-                f"{where}: {f.name}= takes one of {', '.join(choices)}, not '{value}'"
-            )
+            raise HarnessError(f"{where}: {name}= takes one of {', '.join(choices)}, not '{value}'")
         return text
-    if low is not None and number < low:
+    above, high = meta.get("above"), meta.get("high")
+    if (
+        (low is not None and number < low)
+        or (above is not None and number <= above)
+        or (high is not None and number > high)
+    ):
         kind = "a whole number" if tp is int else "a number"
-        raise HarnessError(f"{where}: {f.name}= takes {kind} >= {low:g}, not '{value}'")
+        raise HarnessError(f"{where}: {name}= takes {kind}{_bounds(meta)}, not '{value}'")
     return number
 
 
-def parse_options(cls: type[OptionsT], raw: Mapping[str, str], where: str) -> OptionsT:
-    """The options dataclass from `key=value` strings, or one line naming the bad option."""
+def parse_options(
+    cls: type[OptionsT], raw: Mapping[str, str], where: str, *, mark: str = ""
+) -> OptionsT:
+    """The options dataclass from `key=value` strings, or one line naming the bad option.
+
+    `mark` is written before an option's name in messages (`#` for a model spec's options,
+    as the user wrote them: `#n_ctx= takes ...`)."""
     fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     unknown = [k for k in raw if k not in fields]
     if unknown:
         known = sorted(fields)
         first = unknown[0]
         raise HarnessError(
-            f"{where}: unknown option(s) {', '.join(unknown)}{suggest(first, known)}; "
+            f"{where}: unknown option(s) {', '.join(mark + k for k in unknown)}"
+            f"{suggest(first, known)}; "
             + (f"known: {', '.join(known)}" if known else "it takes none")
         )
     hints = _hints(cls)
-    values = {k: _convert(v, hints[k], fields[k], where) for k, v in raw.items()}
+    values = {k: _convert(v, hints[k], fields[k], where, mark) for k, v in raw.items()}
     return cls(**values)
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,16 +18,16 @@ from harness.backends import Backend, backend_class, load_backend
 from harness.config import RunConfig
 from harness.console import console, info, warn
 from harness.errors import HarnessError, Interrupted
+from harness.generate import generate_missing, make_request, role_sampling
 from harness.metrics import MetricOptions, compute_metrics
 from harness.models import ModelSpec, parse_spec
-from harness.store import GenerationCache, RunDir, cache_key, default_cache_dir, prompt_digest
+from harness.store import GenerationCache, RunDir, default_cache_dir, prompt_digest
 from harness.tasks import REGISTRY as TASKS
 from harness.tasks import DataSource, Task, get_task
 from harness.tasks.grading import sandbox
 from harness.types import (
     ROLES,
     Generation,
-    Message,
     Problem,
     Record,
     Request,
@@ -35,6 +35,19 @@ from harness.types import (
     Sampling,
     Score,
 )
+
+# make_request, role_sampling and generate_missing live in harness.generate (below the tasks
+# and the lm-eval bridge, which share them); they stay importable from here.
+__all__ = [
+    "RunResult",
+    "build_requests",
+    "config_sampling",
+    "generate_missing",
+    "make_request",
+    "resolve_tasks",
+    "role_sampling",
+    "run",
+]
 
 
 @dataclass
@@ -57,57 +70,14 @@ def resolve_tasks(config: RunConfig, source: DataSource) -> list[Task]:
     return tasks
 
 
-def role_sampling(
-    spec: ModelSpec,
-    *,
-    max_new_tokens: int | None = None,
-    temperature: float | None = None,
-    logprobs: bool = False,
-) -> Sampling:
-    """The model's recommended sampling with a run's overrides, for backends that sample.
-
-    A backend that does not generate (reference, replay) keeps its fixed parameters, so its
-    cache keys do not change when a run overrides the student's temperature.
-    """
-    s = spec.sampling
-    if not backend_class(spec.backend).generates:
-        return s
-    if max_new_tokens is not None:
-        s = dataclasses.replace(s, max_new_tokens=max_new_tokens)
-    if temperature is not None:
-        s = dataclasses.replace(s, temperature=temperature)
-    if logprobs:
-        s = dataclasses.replace(s, logprobs=True)
-    return s
-
-
 def config_sampling(spec: ModelSpec, config: RunConfig) -> Sampling:
+    """A role's sampling under this run's overrides (the one place a run maps its flags)."""
     return role_sampling(
         spec,
         max_new_tokens=config.max_new_tokens,
         temperature=config.temperature,
         logprobs=config.logprobs,
     )
-
-
-def make_request(
-    spec: ModelSpec,
-    problem: Problem,
-    messages: Sequence[Message],
-    sample: int,
-    sampling: Sampling,
-    seed: int,
-) -> Request:
-    """One request with its content-addressed cache key; every caller builds keys here, so a
-    run and the lm-eval bridge reuse each other's generations."""
-    if spec.prompt.system:
-        messages = [Message("system", spec.prompt.system), *messages]
-    digest = prompt_digest(messages, spec.prompt.prefill)
-    fingerprint = backend_class(spec.backend).fingerprint(spec, problem)
-    key = cache_key(
-        spec.cache_id, digest, sampling, sample, seed, fingerprint, think=spec.prompt.think
-    )
-    return Request(key, problem, tuple(messages), sample, sampling, seed)
 
 
 def build_requests(
@@ -122,40 +92,6 @@ def build_requests(
         for sample in range(config.samples):
             requests.append(make_request(spec, problem, messages, sample, sampling, config.seed))
     return requests
-
-
-def plan_batches(requests: Sequence[Request], batch_size: int) -> list[list[Request]]:
-    """Fixed batches over all requests (cached or not), similar prompt lengths together.
-
-    Planned over the whole list, not the pending part, so a resumed run hands the backend the
-    same batches an uninterrupted run would: identical outputs, not merely similar ones.
-    """
-    order = sorted(
-        requests, key=lambda r: (sum(len(m.content) for m in r.messages), r.problem.id, r.sample)
-    )
-    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
-
-
-def generate_missing(
-    requests: Sequence[Request],
-    results: dict[str, tuple[Generation, bool]],
-    cache: GenerationCache,
-    spec: ModelSpec,
-    backend: Callable[[], Backend],
-    batch_size: int,
-    advance: Callable[[int], object] = lambda n: None,
-) -> None:
-    """Generate what `results` (key -> (generation, cached)) lacks, committing each generation
-    to the cache as it arrives; `backend` is called only when something is missing."""
-    for batch in plan_batches(requests, batch_size):
-        pending = list({r.key: r for r in batch if r.key not in results}.values())
-        if not pending:
-            continue
-        for i, gen in backend().stream(pending):
-            req = pending[i]
-            cache.put(req.key, spec.cache_id, gen)
-            results[req.key] = (gen, False)
-            advance(1)
 
 
 class _Role:
@@ -285,7 +221,7 @@ def run(config: RunConfig, *, progress: bool = True) -> RunResult:
     )
 
     records: list[Record] = []
-    executions: dict[str, dict[str, int]] = {}
+    executions: dict[Role, dict[str, int]] = {}
     bars = Progress(
         TextColumn("{task.description}"),
         BarColumn(),

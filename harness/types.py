@@ -58,6 +58,10 @@ class Sampling:
         return d
 
 
+RAW_ROLE = "raw"
+"""Role of a lone message that is a finished prompt (an lm-eval context), not a chat turn."""
+
+
 @dataclass(frozen=True)
 class Message:
     role: str

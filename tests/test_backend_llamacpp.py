@@ -177,3 +177,104 @@ def test_a_fixed_n_ctx_too_small_caps_max_new_tokens_in_one_line(tmp_path):
     finally:
         b.close()
     assert not g.ok and "#n_ctx=" in g.error and g.finish_reason == "error"
+
+
+# -- batched decoding: the same generations as one request at a time --------------------------
+
+
+def _mixed_requests() -> list[Request]:
+    """Prompts of different lengths whose answers end at different steps: at an end-of-turn
+    token, at a stop string, at their token limit; a raw prompt; UTF-8 split over tokens."""
+    return [
+        req("What is 2+3? Answer with one number.", max_new_tokens=40),
+        req("Name three colors.", max_new_tokens=48, stop=(",",)),
+        req("Write one long paragraph about the history of Rome.", max_new_tokens=56),
+        req("Hi", max_new_tokens=8),
+        req("Reply with three emoji and nothing else.", max_new_tokens=20, logprobs=True),
+        req("Question: What is 7 times 6?\nAnswer:", role="raw", max_new_tokens=30),
+        req("Count from one to twenty in words.", max_new_tokens=64, stop=("eleven",)),
+        req("Say the word cat.", max_new_tokens=32, logprobs=True),
+        req("Translate 'good morning' into French, German and Spanish.", max_new_tokens=36),
+        req("What is the capital of France?", max_new_tokens=16, stop=("\n",)),
+    ]
+
+
+@pytest.mark.slow
+def test_batched_decoding_gives_what_one_request_at_a_time_gives(tmp_path):
+    """Greedy: the same text, finish reason, token counts and log-probs (within 1e-4) as the
+    sequential path, with fewer slots than requests (finished sequences replaced) and each
+    result yielded as soon as it is finished, not in the requests' order."""
+    from harness.backends.llamacpp import LlamaCppBackend
+
+    reqs = _mixed_requests()
+    seq = LlamaCppBackend(parse_spec("llamacpp:smollm2-135m#batch_size=1"), cache_dir=tmp_path)
+    try:
+        assert seq.batch_size == 1
+        one = dict(seq.stream(reqs))
+    finally:
+        seq.close()
+    bat = LlamaCppBackend(parse_spec("llamacpp:smollm2-135m#batch_size=4"), cache_dir=tmp_path)
+    try:
+        order = [i for i, _ in bat.stream(reqs)]
+        together = dict(bat.stream(reqs))
+    finally:
+        bat.close()
+    assert sorted(order) == list(range(len(reqs))) and order != sorted(order)
+    assert {g.finish_reason for g in one.values()} == {"stop", "length"}
+    assert len({g.completion_tokens for g in one.values()}) >= 5
+    for i, r in enumerate(reqs):
+        a, b = one[i], together[i]
+        assert (b.text, b.reasoning, b.finish_reason) == (a.text, a.reasoning, a.finish_reason), i
+        assert (b.completion_tokens, b.prompt_tokens, b.token_limit) == (
+            a.completion_tokens,
+            a.prompt_tokens,
+            a.token_limit,
+        ), i
+        assert b.seconds > 0
+        if r.sampling.logprobs:
+            assert a.logprobs is not None and b.logprobs is not None
+            assert len(b.logprobs) == len(a.logprobs) == a.completion_tokens
+            assert max(abs(x - y) for x, y in zip(a.logprobs, b.logprobs, strict=True)) < 1e-4
+        else:
+            assert a.logprobs is None and b.logprobs is None
+
+
+@pytest.mark.slow
+def test_batched_sampling_draws_the_same_whatever_the_batch(backend):
+    """A sampled request draws from its own seeded generator: alone or beside others, first
+    or last, it writes the same text; another sample index or seed draws otherwise."""
+    q = "Write a short poem about the sea."
+    hot = {"temperature": 1.0, "top_p": 0.9, "max_new_tokens": 24}
+    alone = dict(backend.stream([req(q, sample=3, **hot)]))[0]
+    crowd = [req("Hi", max_new_tokens=5), req(q, sample=1, **hot), req(q, sample=3, **hot)]
+    crowd += [req(q, sample=3, seed=9, **hot), req("What is 2+3?", max_new_tokens=12)]
+    out = dict(backend.stream(crowd))
+    assert out[2].text == alone.text and out[2].completion_tokens == alone.completion_tokens
+    assert out[1].text != alone.text and out[3].text != alone.text
+    again = dict(backend.stream(list(reversed(crowd))))
+    assert again[2].text == alone.text and again[3].text == out[1].text
+
+
+def test_draw_keeps_the_nucleus_then_applies_the_temperature():
+    """top-p over the untempered probabilities, then the temperature over the tokens kept."""
+    import numpy as np
+
+    from harness.backends.llamacpp_batch import draw
+
+    logits = np.log(np.array([0.5, 0.3, 0.15, 0.05], dtype=np.float32))
+    rng = np.random.default_rng(0)
+    drawn = [draw(logits, 1.0, 0.8, rng) for _ in range(4000)]
+    assert set(drawn) == {0, 1}  # 0.5 + 0.3 reaches 0.8: the rest is never drawn
+    assert abs(drawn.count(0) / 4000 - 0.5 / 0.8) < 0.03
+    hot = [draw(logits, 100.0, 0.8, rng) for _ in range(4000)]
+    assert set(hot) == {0, 1} and abs(hot.count(0) / 4000 - 0.5) < 0.03
+    every = {draw(logits, 1.0, 1.0, rng) for _ in range(2000)}
+    assert every == {0, 1, 2, 3}
+    # Many tokens: the nucleus is found among the most likely first, else over all of them.
+    flat = np.zeros(50_000, dtype=np.float32)
+    assert 0 <= draw(flat, 1.0, 0.9, rng) < 50_000
+    a, b = np.random.default_rng(5), np.random.default_rng(5)
+    wide = np.random.default_rng(1).normal(size=50_000).astype(np.float32)
+    assert [draw(wide, 0.7, 0.95, a) for _ in range(20)] == [
+        draw(wide, 0.7, 0.95, b) for _ in range(20)
+    ]

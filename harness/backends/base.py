@@ -6,13 +6,14 @@ import hashlib
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, ClassVar
 
-from harness.models import ModelSpec, weights_location
-from harness.types import Generation, Message, Problem, Request
-
-RAW_ROLE = "raw"
-"""Role of a lone message that is a finished prompt (an lm-eval context), not a chat turn."""
+from harness.errors import BackendUnavailable
+from harness.options import NoOptions, names, option, parse_options
+from harness.spec import ModelSpec, SpecParts, weights_location, weights_spec
+from harness.types import RAW_ROLE, Generation, Message, Problem, Request
 
 
 def raw_prompt(messages: Sequence[Message]) -> str | None:
@@ -132,6 +133,55 @@ def weights_fingerprint(spec: ModelSpec) -> str:
     return ""
 
 
+@dataclass(frozen=True)
+class BatchOptions:
+    """What every generating backend takes."""
+
+    batch_size: int | None = option(
+        None,
+        "requests handed over at once (--batch-size wins; default: the backend's own)",
+        identity=False,
+        low=1,
+    )
+
+
+@dataclass(frozen=True)
+class ThinkOptions(BatchOptions):
+    """A backend whose models may write think tags."""
+
+    think: bool | None = option(
+        None,
+        "1: the output has <think> tags (R1 format and sampling); 0: plain; "
+        "default: whether the model id names the R1 family",
+    )
+
+
+@dataclass(frozen=True)
+class FormatOptions(ThinkOptions):
+    """A backend that renders the chat template itself, so it can add a prefill."""
+
+    prefill: str | None = option(
+        None, "text the answer starts with, after the chat template (\\n: a newline)"
+    )
+
+
+_PARSED: dict[tuple[type, tuple[tuple[str, str], ...], str], Any] = {}
+"""Options parsed once per (declaration, spec): fingerprints and cache keys ask per request."""
+
+
+def _parsed_options(options_class: type, options: tuple[tuple[str, str], ...], name: str) -> Any:
+    key = (options_class, options, name)
+    found = _PARSED.get(key)
+    if found is None:
+        declared = set(names(options_class))
+        raw = {k: v for k, v in options if k in declared}
+        found = parse_options(options_class, raw, f"model spec '{name}'", mark="#")
+        if len(_PARSED) > 256:
+            _PARSED.clear()
+        _PARSED[key] = found
+    return found
+
+
 class Backend(ABC):
     """One module per backend, one line in the registry.
 
@@ -139,23 +189,63 @@ class Backend(ABC):
     every generation to the cache before the next one: an interrupted run loses only work in
     flight. `batch_size` tells the runner how many requests to hand over at once; the runner
     groups them the same way on every invocation, so a resumed run batches like a fresh one.
+
+    What a backend takes is declared on its class, so the spec grammar, its checks, the cache
+    identity and `harness models --backend NAME` all read one place: `options_class` (a frozen
+    dataclass of `option()` fields; `#key=value` in a spec), `requires` (the module it needs
+    installed and how to install it), `target` (what follows `NAME:` in a spec) and
+    `spec_from` (how that target becomes a ModelSpec).
     """
 
     name: str = ""
     default_batch_size: int = 1
     generates: bool = True
     """False for backends that replay fixed text (reference, replay): sampling is moot."""
+    options_class: ClassVar[type[Any]] = NoOptions
+    """The frozen dataclass of this backend's `#key=value` options."""
+    requires: ClassVar[tuple[str, str] | None] = None
+    """(module, how to install it): checked before the backend runs, without importing it."""
+    target: ClassVar[str] = "<model>"
+    """What follows `NAME:` in a spec, as `harness models` shows it; "" takes none."""
+    shares_aliases: ClassVar[bool] = False
+    """An alias of this backend names weights other backends can run (`vllm:ALIAS`)."""
+
+    options: Any
+    """This spec's options, parsed into `options_class`."""
 
     def __init__(self, spec: ModelSpec, *, cache_dir: Path, batch_size: int | None = None) -> None:
         self.spec = spec
         self.cache_dir = cache_dir
+        self.options = self.options_of(spec)
         self.batch_size = self.batch_size_for(spec, batch_size)
+
+    @classmethod
+    def spec_from(cls, parts: SpecParts) -> ModelSpec:
+        """The ModelSpec of `NAME:<target>#options` (options already checked). By default the
+        target names weights: a hub id, a local path, or an alias whose weights can run here."""
+        return weights_spec(cls.name, parts)
+
+    @classmethod
+    def options_of(cls, spec: ModelSpec) -> Any:
+        """The spec's options as `options_class`, or one line naming the bad one. Options an
+        alias carries for another backend (`gguf` of `llamacpp:smollm2-135m`) are not read."""
+        return _parsed_options(cls.options_class, spec.options, spec.name)
+
+    @classmethod
+    def unavailable(cls, error: Exception | None = None) -> BackendUnavailable:
+        """One line naming the package this backend needs and how to install it."""
+        module, how = cls.requires or ("?", "")
+        why = f" ({type(error).__name__}: {error})" if error is not None else ""
+        return BackendUnavailable(
+            f"the {cls.name} backend needs the Python package '{module}', which is not "
+            f"installed: {how}{why}"
+        )
 
     @classmethod
     def batch_size_for(cls, spec: ModelSpec, override: int | None = None) -> int:
         """--batch-size, else the spec's #batch_size=, else the backend's default."""
-        opt = spec.option("batch_size")
-        return max(1, override or (int(opt) if opt and opt.isdigit() else cls.default_batch_size))
+        opt = getattr(cls.options_of(spec), "batch_size", None)
+        return max(1, override or opt or cls.default_batch_size)
 
     @classmethod
     def fingerprint(cls, spec: ModelSpec, problem: Problem) -> str:

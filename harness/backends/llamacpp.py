@@ -11,15 +11,23 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.backends.base import Backend, raw_prompt, sample_seed, weights_fingerprint
+from harness.backends.base import (
+    Backend,
+    FormatOptions,
+    raw_prompt,
+    sample_seed,
+    weights_fingerprint,
+)
 from harness.console import info, warn
-from harness.errors import BackendUnavailable, HarnessError
-from harness.models import ModelSpec, weights_location
-from harness.tasks.grading.extract import split_reasoning
-from harness.types import Generation, Problem, Request
+from harness.errors import HarnessError
+from harness.options import option
+from harness.reasoning import split_reasoning
+from harness.spec import ModelSpec, SpecParts, weights_location
+from harness.types import FinishReason, Generation, Problem, Request
 
 DEFAULT_N_CTX = 4096
 """The context first loaded when `#n_ctx=` is not given (less if the model was trained on less);
@@ -49,13 +57,23 @@ def gguf_path(spec: ModelSpec) -> Path:
     return path
 
 
-def _positive(spec: ModelSpec, key: str, default: int | None) -> int | None:
-    raw = spec.option(key)
-    if raw is None:
-        return default
-    if not raw.lstrip("-").isdigit():
-        raise HarnessError(f"model spec '{spec.name}': #{key}= takes a whole number")
-    return int(raw)
+@dataclass(frozen=True)
+class LlamaCppOptions(FormatOptions):
+    """The context and where the layers run; threads only change the speed."""
+
+    n_ctx: int | None = option(
+        None,
+        f"fixed context size (default: {DEFAULT_N_CTX}, grown to fit the longest prompt plus "
+        "max_new_tokens, never past the training context)",
+        low=1,
+    )
+    n_threads: int | None = option(
+        None,
+        "threads for generation and prompt reading (default: half the cores)",
+        identity=False,
+        low=1,
+    )
+    n_gpu_layers: int = option(0, "layers offloaded to a GPU (-1: all)", low=-1)
 
 
 class LlamaCppBackend(Backend):
@@ -63,6 +81,18 @@ class LlamaCppBackend(Backend):
     default_batch_size = 8
     """llama.cpp decodes one sequence at a time here; the batch only sets how often the
     runner's progress bar moves."""
+    options_class = LlamaCppOptions
+    options: LlamaCppOptions
+    requires = ("llama_cpp", "pip install 'harness[llamacpp]'")
+    target = "<file.gguf>"
+
+    @classmethod
+    def spec_from(cls, parts: SpecParts) -> ModelSpec:
+        """A path to a .gguf file, or an alias whose packaged GGUF it runs."""
+        spec = super().spec_from(parts)
+        if parts.alias is None and not parts.target.endswith(".gguf"):
+            raise HarnessError(f"{parts.where}: llamacpp: takes a path to a .gguf file")
+        return spec
 
     @classmethod
     def fingerprint(cls, spec: ModelSpec, problem: Problem) -> str:
@@ -75,21 +105,16 @@ class LlamaCppBackend(Backend):
         try:
             import llama_cpp
         except ImportError as e:
-            raise BackendUnavailable(
-                f"the llamacpp backend needs llama-cpp-python, which is not installed: "
-                f"pip install 'harness[llamacpp]' ({e})"
-            ) from e
+            raise self.unavailable(e) from e
         self.llama_cpp = llama_cpp
         self.path = gguf_path(spec)
-        self.fixed_ctx = _positive(spec, "n_ctx", None)
-        if self.fixed_ctx is not None and self.fixed_ctx < 1:
-            raise HarnessError(f"model spec '{spec.name}': #n_ctx= takes a whole number >= 1")
+        self.fixed_ctx = self.options.n_ctx
         # Half the cores, as llama.cpp's own server does: its threads spin while they wait for
         # each other, so one more thread than there are free cores costs far more than it gives.
         # Prompts are read with as many: on a busy 2-core machine, 8 GSM8K prompts took 14 s
         # with one thread and 39-70 s when the prompts were read with two.
-        self.n_threads = _positive(spec, "n_threads", None) or max(1, (os.cpu_count() or 2) // 2)
-        self.n_gpu_layers = _positive(spec, "n_gpu_layers", 0) or 0
+        self.n_threads = self.options.n_threads or max(1, (os.cpu_count() or 2) // 2)
+        self.n_gpu_layers = self.options.n_gpu_layers
         self.n_ctx = self.fixed_ctx or DEFAULT_N_CTX
         self.llm = self._load(logits_all=False)
         self.n_ctx_train = self._train_context()
@@ -182,6 +207,13 @@ class LlamaCppBackend(Backend):
         pairs = zip(prompts, requests, strict=True)
         needed = max((len(t) + r.sampling.max_new_tokens for t, r in pairs), default=0)
         size = context_size(needed, self.n_ctx, self.n_ctx_train, self.fixed_ctx)
+        if self.batch_size > 1:  # decoded together, in a context of their own
+            if size != self.n_ctx:
+                self._reload(size, logits_all=self.llm._logits_all)
+            from harness.backends.llamacpp_batch import generate_batched
+
+            yield from generate_batched(self, requests, prompts)
+            return
         # llama.cpp keeps per-token logits only when loaded for it (n_ctx x vocab floats).
         logits = any(r.sampling.logprobs for r in requests) or self.llm._logits_all
         if size != self.n_ctx or logits != self.llm._logits_all:
@@ -195,6 +227,44 @@ class LlamaCppBackend(Backend):
         return f"n_ctx={self.n_ctx} is the model's training context"
 
     def _generate(self, req: Request, tokens: list[int]) -> Generation:
+        s = req.sampling
+        limit = self._limit(req, tokens)
+        if isinstance(limit, Generation):
+            return limit
+        t0 = time.perf_counter()
+        out = self.llm.create_completion(
+            prompt=tokens,
+            max_tokens=limit,
+            temperature=s.temperature,
+            top_p=s.top_p,
+            top_k=0,
+            min_p=0.0,
+            typical_p=1.0,
+            repeat_penalty=1.0,
+            stop=list(s.stop),
+            seed=sample_seed(req.seed, req.sample),
+            logprobs=1 if s.logprobs else None,
+        )
+        seconds = time.perf_counter() - t0
+        choice = out["choices"][0]
+        usage = out.get("usage") or {}
+        logprobs = None
+        if s.logprobs and choice.get("logprobs"):
+            logprobs = [float(x) for x in choice["logprobs"]["token_logprobs"]]
+        return self._generation(
+            req,
+            choice.get("text") or "",
+            "length" if choice.get("finish_reason") == "length" else "stop",
+            prompt_tokens=usage.get("prompt_tokens", len(tokens)),
+            completion_tokens=usage.get("completion_tokens"),
+            seconds=seconds,
+            logprobs=logprobs,
+            limit=limit,
+        )
+
+    def _limit(self, req: Request, tokens: list[int]) -> int | Generation:
+        """The request's token limit (max_new_tokens, capped to the context's room; the cap
+        said once), or the error generation of a prompt that does not fit."""
         s = req.sampling
         room = self.n_ctx - len(tokens)
         if room <= 0:
@@ -213,41 +283,33 @@ class LlamaCppBackend(Backend):
                 f"prompt of {len(tokens)} tokens: {self._why_small()}; each capped generation "
                 "records its token_limit"
             )
-        t0 = time.perf_counter()
-        out = self.llm.create_completion(
-            prompt=tokens,
-            max_tokens=limit,
-            temperature=s.temperature,
-            top_p=s.top_p,
-            top_k=0,
-            min_p=0.0,
-            typical_p=1.0,
-            repeat_penalty=1.0,
-            stop=list(s.stop),
-            seed=sample_seed(req.seed, req.sample),
-            logprobs=1 if s.logprobs else None,
-        )
-        seconds = time.perf_counter() - t0
-        choice = out["choices"][0]
-        usage = out.get("usage") or {}
-        finish = "length" if choice.get("finish_reason") == "length" else "stop"
-        logprobs = None
-        if s.logprobs and choice.get("logprobs"):
-            logprobs = tuple(float(x) for x in choice["logprobs"]["token_logprobs"])
+        return limit
+
+    def _generation(
+        self,
+        req: Request,
+        text: str,
+        finish: FinishReason,
+        *,
+        prompt_tokens: int,
+        completion_tokens: int | None,
+        seconds: float,
+        logprobs: list[float] | None,
+        limit: int,
+    ) -> Generation:
+        """The Generation of a completion's text, split into reasoning and answer."""
         prefill = "" if raw_prompt(req.messages) is not None else self.spec.prompt.prefill
-        reasoning, answer, closed = split_reasoning(
-            prefill + (choice.get("text") or ""), self.spec.prompt.think
-        )
+        reasoning, answer, closed = split_reasoning(prefill + text, self.spec.prompt.think)
         return Generation(
             text=answer,
             reasoning=reasoning,
             finish_reason=finish,
             reasoning_closed=closed,
-            prompt_tokens=usage.get("prompt_tokens", len(tokens)),
-            completion_tokens=usage.get("completion_tokens"),
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
             seconds=seconds,
-            logprobs=logprobs,
-            token_limit=limit if limit < s.max_new_tokens else None,
+            logprobs=tuple(logprobs) if logprobs is not None else None,
+            token_limit=limit if limit < req.sampling.max_new_tokens else None,
         )
 
     def close(self) -> None:

@@ -20,14 +20,24 @@ import random
 import socket
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from harness.backends.base import Backend, raw_prompt, sample_seed
+from harness.backends.base import Backend, ThinkOptions, raw_prompt, sample_seed
 from harness.errors import BackendUnavailable, HarnessError
-from harness.models import ModelSpec
+from harness.options import option
 from harness.reasoning import THINK_OPEN, split_reasoning
-from harness.types import Generation, Request
+from harness.spec import (
+    PLAIN_SAMPLING,
+    R1_FORMAT,
+    R1_SAMPLING,
+    ModelSpec,
+    PromptFormat,
+    SpecParts,
+    think_option,
+)
+from harness.types import FinishReason, Generation, Request
 
 DEFAULT_KEY_ENV = "OPENAI_API_KEY"
 RETRY_STATUS = {408, 409, 425, 429}
@@ -37,36 +47,39 @@ MAX_RETRY_AFTER = 600.0
 """A Retry-After longer than this is not waited out: the request is recorded as failed."""
 
 
-def _int_option(spec: ModelSpec, key: str, default: int, low: int = 0) -> int:
-    raw = spec.option(key)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        value = low - 1
-    if value < low:
-        raise HarnessError(f"model spec '{spec.name}': #{key}= takes a whole number >= {low}")
-    return value
+@dataclass(frozen=True)
+class OpenAIOptions(ThinkOptions):
+    """How requests reach the server; only `base_url` and `api` change what comes back."""
 
-
-def _float_option(spec: ModelSpec, key: str, default: float) -> float:
-    raw = spec.option(key)
-    if raw is None:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if value <= 0:
-        raise HarnessError(f"model spec '{spec.name}': #{key}= takes a number of seconds > 0")
-    return value
+    base_url: str | None = option(
+        None, "the server's URL, usually ending in /v1 (written as <model>@<base_url>)"
+    )
+    api: str = option(
+        "chat",
+        "chat: chat completions; completions: the turns as plain text, then the prefill",
+        choices=("chat", "completions"),
+    )
+    key_env: str | None = option(
+        None,
+        f"environment variable holding the API key (then required; default: {DEFAULT_KEY_ENV} "
+        "when set)",
+        identity=False,
+    )
+    concurrency: int = option(8, "requests in flight at once", identity=False, low=1)
+    retries: int = option(
+        6, "retries of a 429, 5xx, timeout or dropped connection", identity=False, low=0
+    )
+    timeout: float = option(1800.0, "seconds one request may take", identity=False, above=0)
+    backoff: float = option(
+        1.0, "first retry delay in seconds, doubled each time", identity=False, above=0
+    )
+    n: int = option(1, "samples of one prompt asked for in one call", identity=False, low=1)
 
 
 def api_key(spec: ModelSpec) -> str | None:
     """The key from the environment: the spec's `#key_env=NAME` (then required), else
     OPENAI_API_KEY when set (local servers usually need none)."""
-    name = spec.option("key_env")
+    name = OpenAIBackend.options_of(spec).key_env
     if name:
         value = os.environ.get(name, "").strip()
         if not value:
@@ -127,6 +140,32 @@ class OpenAIBackend(Backend):
     name = "openai"
     default_batch_size = 64
     """Requests handed over at once; `#concurrency=` of them are in flight at a time."""
+    options_class = OpenAIOptions
+    options: OpenAIOptions
+    target = "<model>@<url>"
+
+    @classmethod
+    def spec_from(cls, parts: SpecParts) -> ModelSpec:
+        """`<model>@<base_url>`. The same rule as every other backend: an explicit #think=
+        wins, else the R1 family is recognised by its model id. The server applies the chat
+        template, so the prefill matters only on the completions endpoint (where the turns go
+        as plain text)."""
+        model, at, url = parts.target.partition("@")
+        if not at or not url.startswith(("http://", "https://")):
+            raise HarnessError(
+                f"{parts.where}: write openai:<model>@<base_url>, "
+                "e.g. openai:deepseek-reasoner@https://api.deepseek.com"
+            )
+        opts = dict(parts.options)
+        think = think_option(opts.pop("think", None), model, parts.where)
+        return ModelSpec(
+            backend=cls.name,
+            model=model,
+            name=parts.raw,
+            prompt=R1_FORMAT if think else PromptFormat(),
+            sampling=R1_SAMPLING if think else PLAIN_SAMPLING,
+            options=(("base_url", url), *sorted(opts.items())),
+        )
 
     def __init__(self, spec: ModelSpec, **kw: Any) -> None:
         super().__init__(spec, **kw)
@@ -137,25 +176,22 @@ class OpenAIBackend(Backend):
                 "the openai backend needs the httpx2 package: pip install httpx2"
             ) from e
         self.httpx = httpx2
-        base = spec.option("base_url")
+        opts = self.options
+        base = opts.base_url
         if not base or not base.startswith(("http://", "https://")):
             raise HarnessError(
                 f"model spec '{spec.name}': write openai:<model>@<base_url>, "
                 "e.g. openai:deepseek-reasoner@https://api.deepseek.com"
             )
         self.base_url = base.rstrip("/")
-        self.api = spec.option("api", "chat")
-        if self.api not in ("chat", "completions"):
-            raise HarnessError(
-                f"model spec '{spec.name}': #api= is chat (default) or completions, "
-                f"not '{self.api}'"
-            )
-        self.concurrency = _int_option(spec, "concurrency", 8, low=1)
-        self.retries = _int_option(spec, "retries", 6)
-        self.samples_per_call = _int_option(spec, "n", 1, low=1)
+        self.api = opts.api
+        self.concurrency = opts.concurrency
+        self.retries = opts.retries
+        self.samples_per_call = opts.n
         # A reasoning model's 32K-token answer takes many minutes, sent in one piece.
-        self.timeout = _float_option(spec, "timeout", 1800.0)
-        self.backoff = _float_option(spec, "backoff", 1.0)
+        self.timeout = opts.timeout
+        self.backoff = opts.backoff
+        self.key_env = opts.key_env or DEFAULT_KEY_ENV
         self.key = api_key(spec)
         down = server_unreachable(self.base_url)
         if down:
@@ -200,7 +236,9 @@ class OpenAIBackend(Backend):
                     if task.exception() is None:
                         yield from task.result()
                 if failed:
-                    raise failed[0].exception()
+                    error = failed[0].exception()
+                    assert error is not None
+                    raise error
         finally:
             # Interrupted (Ctrl-C, a fatal error, the runner stopping): nothing keeps running.
             for task in pending:
@@ -281,11 +319,10 @@ class OpenAIBackend(Backend):
                             return data
                         why = "the server sent JSON that is not an object"
                 elif status in FATAL_STATUS:
-                    key_env = self.spec.option("key_env") or DEFAULT_KEY_ENV
                     raise HarnessError(
                         f"{self.base_url}{path} {FATAL_STATUS[status]} (HTTP {status}: "
                         f"{self._snippet(resp)}) for model '{self.spec.model}'; check the URL, "
-                        f"the model name and the key in ${key_env}"
+                        f"the model name and the key in ${self.key_env}"
                     )
                 elif status in RETRY_STATUS or status >= 500:
                     why = f"HTTP {status}: {self._snippet(resp)}"
@@ -359,7 +396,7 @@ class OpenAIBackend(Backend):
         prefill: str = "",
     ) -> Generation:
         think = self.spec.prompt.think
-        finish = "length" if choice.get("finish_reason") == "length" else "stop"
+        finish: FinishReason = "length" if choice.get("finish_reason") == "length" else "stop"
         message = choice.get("message")
         if isinstance(message, dict):  # chat
             content = message.get("content") or ""
@@ -376,7 +413,7 @@ class OpenAIBackend(Backend):
             # after it (cut at the limit, or the server ended there): the answer was never
             # given, and nothing of the chain may be graded as one.
             text = content.strip()
-            closed = bool(text)
+            closed: bool | None = bool(text)
             reasoning_part: str | None = reasoning.strip()
         else:
             # Content that opens with <think> is a chain whatever the spec says (a think-tag

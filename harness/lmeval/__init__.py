@@ -17,9 +17,8 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from harness.backends.base import RAW_ROLE
 from harness.errors import HarnessError
-from harness.types import Message
+from harness.types import RAW_ROLE, Message
 
 CHAT_MARK = "\x00harness-chat\x00"
 """Start of a context that carries chat messages (JSON) instead of a rendered prompt string."""
@@ -52,7 +51,7 @@ def context_messages(context: str) -> tuple[Message, ...]:
     """The harness messages for an lm-eval context: chat turns, or one raw prompt.
 
     A raw prompt goes to the model as is (no chat template). A model's system prompt is added
-    where every request is built (`runner.make_request`), for both directions of the bridge.
+    where every request is built (`generate.make_request`), for both directions of the bridge.
     """
     if context.startswith(CHAT_MARK):
         data = json.loads(context[len(CHAT_MARK) :])

@@ -23,18 +23,23 @@ from pathlib import Path
 from typing import Any
 
 import lm_eval.models  # noqa: F401 - lm-eval's own models (hf, vllm, ...) enter its registry
+from lm_eval.api.instance import Instance
 from lm_eval.api.model import LM
 from lm_eval.api.registry import register_model
 
 from harness.backends import Backend, backend_class, load_backend
 from harness.console import info
 from harness.errors import HarnessError
+from harness.generate import generate_missing, make_request, role_sampling
 from harness.lmeval import context_messages, cut_at, encode_chat, stop_strings
 from harness.models import ModelSpec, parse_spec
-from harness.runner import generate_missing, make_request, role_sampling
 from harness.store import GenerationCache, default_cache_dir
 from harness.types import Generation, Problem, Request, Sampling
 
+GENERATES_ONLY = (
+    "the harness model generates text only (generate_until tasks); score "
+    "loglikelihood/multiple_choice tasks with lm-eval's own hf or vllm model"
+)
 OWN_ARGS = ("spec", "cache_dir", "seed", "max_new_tokens", "temperature", "batch_size")
 
 
@@ -98,13 +103,15 @@ class HarnessLM(LM):
             max_new_tokens=int(max_new_tokens) if max_new_tokens not in (None, "") else None,
             temperature=float(temperature) if temperature not in (None, "") else None,
         )
-        self.backend = None
+        self.backend: Backend | None = None
         self.generated = 0
         self.cached = 0
         self.failed = 0
 
     @classmethod
-    def create_from_arg_string(cls, arg_string: str, additional_config: dict | None = None):
+    def create_from_arg_string(
+        cls, arg_string: str, additional_config: dict[str, Any] | None = None
+    ) -> HarnessLM:
         pieces: dict[str, Any] = {}
         for part in filter(None, (p.strip() for p in arg_string.split(","))):
             key, _, value = part.partition("=")
@@ -112,7 +119,9 @@ class HarnessLM(LM):
         return cls.create_from_arg_obj(pieces, additional_config)
 
     @classmethod
-    def create_from_arg_obj(cls, arg_dict: dict[str, Any], additional_config: dict | None = None):
+    def create_from_arg_obj(
+        cls, arg_dict: dict[str, Any], additional_config: dict[str, Any] | None = None
+    ) -> HarnessLM:
         extra = {
             k: v
             for k, v in (additional_config or {}).items()
@@ -134,16 +143,17 @@ class HarnessLM(LM):
         """The turns travel as they are; the backend applies the model's own template."""
         return encode_chat(chat_history, add_generation_prompt)
 
-    def loglikelihood(self, requests):
-        raise NotImplementedError(
-            "the harness model generates text only (generate_until tasks); score "
-            "loglikelihood/multiple_choice tasks with lm-eval's own hf or vllm model"
-        )
+    def loglikelihood(
+        self, requests: list[Instance], disable_tqdm: bool = False
+    ) -> list[tuple[float, bool]]:
+        raise NotImplementedError(GENERATES_ONLY)
 
-    def loglikelihood_rolling(self, requests):
-        return self.loglikelihood(requests)
+    def loglikelihood_rolling(
+        self, requests: list[Instance], disable_tqdm: bool = False
+    ) -> list[float]:
+        raise NotImplementedError(GENERATES_ONLY)
 
-    def generate_until(self, requests, disable_tqdm: bool = False) -> list[str]:
+    def generate_until(self, requests: list[Instance], disable_tqdm: bool = False) -> list[str]:
         built: list[Request] = []
         untils: list[list[str]] = []
         seen: dict[int, int] = {}

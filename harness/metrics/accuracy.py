@@ -5,12 +5,12 @@ bootstrap intervals over problems (never over samples, which are correlated with
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from harness.types import Record
+from harness.types import ROLES, Record
 
 SameAnswer = Callable[[str, str], bool]
 BOOTSTRAP_RESAMPLES = 2000
@@ -291,4 +291,43 @@ def subset_summary(
     for name in sorted(by_subset):
         s = role_summary(by_subset[name], same_answer)
         out[name] = {k: s[k] for k in ("accuracy", "pass_at_1", "n", "problems", "ci95")}
+    return out
+
+
+def overall_summary(
+    records: Sequence[Record], tasks: Mapping[str, Mapping[str, Any]], *, seed: int = 0
+) -> dict[str, Any]:
+    """Every task together: accuracy over all samples, pass@1 over all problems (micro) and
+    the mean of the tasks' pass@1 (macro, from the tasks' finished entries)."""
+    out: dict[str, Any] = {
+        "tasks": len(tasks),
+        "sandbox_errors": sum(r.sandbox_error for r in records),
+    }
+    for role in ROLES:
+        role_rs = [r for r in records if r.role == role]
+        rs = graded(role_rs)
+        if not rs:
+            if any(r.sandbox_error for r in role_rs):
+                out[role] = {
+                    **dict.fromkeys(("accuracy", "pass_at_1", "macro_pass_at_1", "ci95")),
+                    "n": 0,
+                    "problems": 0,
+                    "sandbox_errors": sum(r.sandbox_error for r in role_rs),
+                }
+            continue
+        per_problem: dict[tuple[str, str], list[bool]] = defaultdict(list)
+        for r in rs:
+            per_problem[(r.task, r.problem_id)].append(bool(r.correct))
+        p1 = [sum(v) / len(v) for v in per_problem.values()]
+        task_p1 = [e[role]["pass_at_1"] for e in tasks.values() if role in e]
+        task_p1 = [x for x in task_p1 if x is not None]
+        out[role] = {
+            "accuracy": round(sum(bool(r.correct) for r in rs) / len(rs), 6),
+            "pass_at_1": round(float(np.mean(p1)), 6),
+            "macro_pass_at_1": round(float(np.mean(task_p1)), 6) if task_p1 else None,
+            "n": len(rs),
+            "problems": len(p1),
+            "ci95": bootstrap_ci(p1, seed=seed),
+            "sandbox_errors": sum(r.sandbox_error for r in role_rs),
+        }
     return out

@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from harness.metrics.accuracy import SameAnswer, answer_clusters, str_equal
 from harness.reasoning import extract_stated_confidence
@@ -36,8 +37,8 @@ DEFAULT_BINS = 10
 
 
 def expected_calibration_error(
-    confidence: Sequence[float],
-    correct: Sequence[bool],
+    confidence: npt.ArrayLike,
+    correct: npt.ArrayLike,
     bins: int = DEFAULT_BINS,
     *,
     equal_mass: bool = False,
@@ -67,7 +68,7 @@ def _bin_groups(conf: np.ndarray, bins: int, equal_mass: bool) -> list[np.ndarra
 
 
 def reliability_bins(
-    confidence: Sequence[float], correct: Sequence[bool], bins: int = DEFAULT_BINS
+    confidence: npt.ArrayLike, correct: npt.ArrayLike, bins: int = DEFAULT_BINS
 ) -> list[dict[str, Any]]:
     """The reliability diagram's data: per non-empty equal-width bin, its range, size, mean
     confidence and accuracy."""
@@ -88,12 +89,12 @@ def reliability_bins(
     return out
 
 
-def brier_score(confidence: Sequence[float], correct: Sequence[bool]) -> float:
+def brier_score(confidence: npt.ArrayLike, correct: npt.ArrayLike) -> float:
     conf = np.asarray(confidence, dtype=float)
     return float(np.mean((conf - np.asarray(correct, dtype=float)) ** 2))
 
 
-def auroc(confidence: Sequence[float], correct: Sequence[bool]) -> float | None:
+def auroc(confidence: npt.ArrayLike, correct: npt.ArrayLike) -> float | None:
     """Area under the ROC curve of confidence for correctness (Mann-Whitney U with tied
     confidences counting half); None when every answer is right or every answer is wrong."""
     conf = np.asarray(confidence, dtype=float)
@@ -160,7 +161,7 @@ def record_confidences(
 
 
 def calibration_scores(
-    confidence: Sequence[float], correct: Sequence[bool], bins: int = DEFAULT_BINS
+    confidence: npt.ArrayLike, correct: npt.ArrayLike, bins: int = DEFAULT_BINS
 ) -> dict[str, Any]:
     conf = np.clip(np.asarray(confidence, dtype=float), 0.0, 1.0)
     acc = np.asarray(correct, dtype=bool)
@@ -216,9 +217,8 @@ def calibration_summary(
                 "no answer was extracted" if not answered else _UNAVAILABLE[src]
             )
             continue
-        scores = calibration_scores(
-            [confidences[i][src] for i in got], [bool(records[i].correct) for i in got], bins
-        )
+        conf = [c for i in got if (c := confidences[i][src]) is not None]
+        scores = calibration_scores(conf, [bool(records[i].correct) for i in got], bins)
         scores["coverage"] = round(coverage[src], 6)
         full[src] = scores
         sources[src] = {k: v for k, v in scores.items() if k != "reliability"}

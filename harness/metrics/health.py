@@ -199,15 +199,16 @@ def _mean(values: Sequence[float]) -> float | None:
 
 
 def health_summary(
-    records: Sequence[Record], per_record: Sequence[dict[str, Any]] | None = None
+    records: Sequence[Record], per_record: Sequence[dict[str, Any] | None] | None = None
 ) -> dict[str, Any]:
-    """Aggregated health for one task x role over its records with a generation."""
+    """Aggregated health for one task x role over its records with a generation (per_record:
+    their record_health, None where not yet measured)."""
+    given: Sequence[dict[str, Any] | None] = per_record or [None] * len(records)
     pairs = [
-        (r, h)
-        for r, h in zip(records, per_record or [None] * len(records), strict=True)
+        (r, h if h is not None else record_health(r))
+        for r, h in zip(records, given, strict=True)
         if r.error is None and r.finish_reason not in ("missing", "error")
     ]
-    pairs = [(r, h if h is not None else record_health(r)) for r, h in pairs]
     if not pairs:
         why = "no generation to inspect"
         return {k: None for k in _KEYS} | {"n": 0, "reason": why}
@@ -215,7 +216,7 @@ def health_summary(
     n = len(hs)
     tokens = sum(h["tokens"] for h in hs)
     has_reasoning = any(r.reasoning is not None for r, _ in pairs)
-    states = defaultdict(int)
+    states: defaultdict[str, int] = defaultdict(int)
     for h in hs:
         states[h["think"]] += 1
     out: dict[str, Any] = {

@@ -51,9 +51,9 @@ def ood_summary(
             acc = per_problem_accuracy(role_rs)
             parent = {r.problem_id: r.parent_id for r in role_rs}
             deltas = [
-                acc[pid] - base[role][parent[pid]]
+                acc[pid] - base[role][up]
                 for pid in acc
-                if parent.get(pid) is not None and parent[pid] in base[role]
+                if (up := parent.get(pid)) is not None and up in base[role]
             ]
             graded = [r for r in role_rs if r.correct is not None]
             entry[role] = {

@@ -74,8 +74,11 @@ def pair_records(a: Sequence[Record], b: Sequence[Record], same: SameAnswer) -> 
             t = as_[s.sample % len(as_)]
             data.a_correct.append(bool(t.correct))
             data.b_correct.append(bool(s.correct))
-            both = t.answer is not None and s.answer is not None
-            data.agree.append(both and _safe_same(same, t.answer, s.answer))
+            data.agree.append(
+                t.answer is not None
+                and s.answer is not None
+                and _safe_same(same, t.answer, s.answer)
+            )
         b_mean = sum(bool(r.correct) for r in bs) / len(bs)
         data.diffs.append(b_mean - sum(bool(r.correct) for r in as_) / len(as_))
     return data

@@ -1,65 +1,88 @@
-"""Task registry: one line per task. `get_task("chains:depth=1-4")` builds one with options."""
+"""Task registry: one line per task. `get_task("chains:depth=1-4")` builds one with options.
+
+Entries are `"module:Class"`, imported only when their task is used, so listing the names
+costs nothing. Each task declares its options as a frozen dataclass (`Task.options_type`);
+`get_task` splits the spec and the task checks its options against that declaration.
+
+Another package adds tasks without touching this file: a `harness.tasks` entry point whose
+value is its Task subclass, e.g. in its pyproject.toml
+
+    [project.entry-points."harness.tasks"]
+    mytask = "mypkg.tasks:MyTask"
+
+(or, at run time, `TASKS.register("mytask", "mypkg.tasks:MyTask")`).
+"""
 
 from __future__ import annotations
 
-import importlib
-
 from harness.errors import HarnessError
+from harness.registry import Registry
 from harness.tasks.base import DataSource, Loaded, Task
 
-# name -> "module:Class"; modules are imported only when their task is used.
-REGISTRY: dict[str, str] = {
-    "chains": "harness.tasks.chains:Chains",
-    "gsm8k": "harness.tasks.gsm8k:GSM8K",
-    "math": "harness.tasks.math:MATH",
-    "math500": "harness.tasks.math:MATH500",
-    "aime": "harness.tasks.aime:AIME",
-    "aime24": "harness.tasks.aime:AIME24",
-    "aime25": "harness.tasks.aime:AIME25",
-    "humaneval": "harness.tasks.humaneval:HumanEval",
-    "mbpp": "harness.tasks.mbpp:MBPP",
-    "mbpp-sanitized": "harness.tasks.mbpp:MBPPSanitized",
-    "arc-challenge": "harness.tasks.arc:ARCChallenge",
-    "logiqa": "harness.tasks.logiqa:LogiQA",
-    "bbh": "harness.tasks.bbh:BBH",
-}
+TASKS = Registry[Task](
+    "task",
+    Task,
+    {
+        "chains": "harness.tasks.chains:Chains",
+        "gsm8k": "harness.tasks.gsm8k:GSM8K",
+        "math": "harness.tasks.math:MATH",
+        "math500": "harness.tasks.math:MATH500",
+        "aime": "harness.tasks.aime:AIME",
+        "aime24": "harness.tasks.aime:AIME24",
+        "aime25": "harness.tasks.aime:AIME25",
+        "humaneval": "harness.tasks.humaneval:HumanEval",
+        "mbpp": "harness.tasks.mbpp:MBPP",
+        "mbpp-sanitized": "harness.tasks.mbpp:MBPPSanitized",
+        "arc-challenge": "harness.tasks.arc:ARCChallenge",
+        "logiqa": "harness.tasks.logiqa:LogiQA",
+        "bbh": "harness.tasks.bbh:BBH",
+        "lmeval": "harness.tasks.lmeval:LMEvalTask",
+    },
+    group="harness.tasks",
+    hint="run `harness tasks`",
+)
+REGISTRY = TASKS
+"""The same registry under its older name (iterate it, `in`, `sorted(REGISTRY)`)."""
 
 
 def task_class(name: str) -> type[Task]:
-    target = REGISTRY.get(name)
-    if target is None:
+    """The Task subclass registered under `name` (one line with close names if none)."""
+    return TASKS.load(name)
+
+
+def split_options(spec: str, name: str, text: str, positional: str | None) -> dict[str, str]:
+    """`key=value,key=value` (and one bare value for the task's positional option, if it has
+    one) as a dict of strings in the order written; one line for anything else."""
+    options: dict[str, str] = {}
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        if "=" in part:
+            k, v = part.split("=", 1)
+            options[k.strip()] = v.strip()
+            continue
+        if positional and positional not in options:
+            options[positional] = part
+            continue
+        example = f"{name}:<{positional}>" if positional else "chains:depth=1-4,n=3"
+        again = ""
+        if positional:
+            both = f"{name}:{options[positional]},{name}:{part}"
+            again = f"; one {positional} per entry: write --tasks {both}"
         raise HarnessError(
-            f"unknown task '{name}'; known tasks: {', '.join(sorted(REGISTRY))} "
-            "(run `harness tasks`)"
+            f"task '{spec}': option '{part}' is not key=value (example: {example}){again}"
         )
-    module, _, cls = target.partition(":")
-    return getattr(importlib.import_module(module), cls)
+    return options
 
 
 def get_task(spec: str) -> Task:
     """`name`, `name:key=value,key=value`, or `name:value[,key=value]` for a task with a
-    positional option (`bbh:navigate` sets bbh's subtask)."""
+    positional option (`bbh:navigate` sets bbh's subtask, `lmeval:gsm8k` names the lm-eval
+    task)."""
     name, _, opts = spec.strip().partition(":")
-    if name.strip().lower() == "lmeval":  # `lmeval:<task>`: any lm-eval task, not a registry entry
-        from harness.tasks.lmeval import LMEvalTask
-
-        return LMEvalTask.from_spec(opts)
-    cls = task_class(name.strip().lower())
-    options: dict[str, str] = {}
-    for i, part in enumerate(p.strip() for p in opts.split(",")):
-        if not part:
-            continue
-        if "=" not in part:
-            if i == 0 and cls.positional:
-                options[cls.positional] = part
-                continue
-            example = f"{name}:<{cls.positional}>" if cls.positional else "chains:depth=1-4,n=3"
-            raise HarnessError(
-                f"task '{spec}': option '{part}' is not key=value (example: {example})"
-            )
-        k, v = part.split("=", 1)
-        options[k.strip()] = v.strip()
-    return cls(options)
+    name = name.strip().lower()
+    cls = task_class(name)
+    return cls(split_options(spec, name, opts, cls.positional))
 
 
 def split_task_list(text: str) -> list[str]:
@@ -80,4 +103,14 @@ def split_task_list(text: str) -> list[str]:
     return specs
 
 
-__all__ = ["REGISTRY", "DataSource", "Loaded", "Task", "get_task", "split_task_list", "task_class"]
+__all__ = [
+    "REGISTRY",
+    "TASKS",
+    "DataSource",
+    "Loaded",
+    "Task",
+    "get_task",
+    "split_options",
+    "split_task_list",
+    "task_class",
+]

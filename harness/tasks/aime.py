@@ -8,8 +8,12 @@ problem (`aime-2024-I-7`), so the same problem has the same id in `aime` and `ai
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 from harness.errors import HarnessError
+from harness.options import NoOptions, option
 from harness.tasks.base import DataSource, HubSplit, Loaded
 from harness.tasks.math import MathTask, answer_reference, solution_steps
 from harness.types import Problem
@@ -66,26 +70,33 @@ def _local_file(year: int) -> str:
     return f"{SOURCES[year][0]}/test.jsonl"
 
 
+@dataclass(frozen=True)
+class AIMEOptions:
+    """`aime:2024` or `aime:year=2024`: one year instead of both."""
+
+    year: int | None = option(
+        None, f"one year: {' or '.join(map(str, SOURCES))} (both when left out)"
+    )
+
+
 class AIME(MathTask):
     name = "aime"
     description = "AIME 2024 + 2025 (option year=2024|2025): integer answers 0-999"
-    positional = "year"
+    positional: str | None = "year"
     default_run = False
     years: tuple[int, ...] = (2024, 2025)
+    options_type: ClassVar[type[Any]] = AIMEOptions
 
-    def allowed_options(self) -> tuple[str, ...]:
-        return ("year",)
-
-    def __init__(self, options: dict[str, str] | None = None) -> None:
+    def __init__(self, options: Mapping[str, str] | None = None) -> None:
         super().__init__(options)
-        year = self.options.get("year")
+        year = self.opts.year if isinstance(self.opts, AIMEOptions) else None
         if year is not None:
-            if not year.isdigit() or int(year) not in SOURCES:
+            if year not in SOURCES:
                 raise HarnessError(
-                    f"aime: year '{year}' is not one of {', '.join(map(str, SOURCES))} "
-                    "(write aime:year=2024)"
+                    f"aime: year '{self.options['year']}' is not one of "
+                    f"{', '.join(map(str, SOURCES))} (write aime:year=2024)"
                 )
-            self.years = (int(year),)
+            self.years = (year,)
 
     def available(self, source: DataSource) -> bool:
         return all(source.local(*_local_file(y).split("/")) for y in self.years)
@@ -119,9 +130,7 @@ class AIME24(AIME):
     positional = None
     default_run = True
     years = (2024,)
-
-    def allowed_options(self) -> tuple[str, ...]:
-        return ()
+    options_type = NoOptions
 
 
 class AIME25(AIME24):

@@ -10,13 +10,14 @@ import gzip
 import json
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from harness.errors import HarnessError
 from harness.hub import hub_unreachable
+from harness.options import NoOptions, parse_options
 from harness.prompts import (
     CHOICE_INSTRUCTION,
     CODE_INSTRUCTION,
@@ -106,7 +107,7 @@ def read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """(line number, row) of a JSONL data file (gzipped when it ends in .gz); a malformed line
     is bad input, named by number."""
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8") as f:  # type: ignore[operator]
+    with opener(path, "rt", encoding="utf-8") as f:
         for lineno, line in enumerate(f, 1):
             if not line.strip():
                 continue
@@ -190,19 +191,20 @@ class Task(ABC):
     count: int | None = None
     """Number of problems in the standard set (for `harness tasks` and load checks)."""
 
-    def __init__(self, options: dict[str, str] | None = None) -> None:
-        self.options = dict(options or {})
-        if self.options:
-            allowed = self.allowed_options()
-            bad = sorted(set(self.options) - set(allowed))
-            if bad:
-                raise HarnessError(
-                    f"task {self.name}: unknown option(s) {', '.join(bad)}"
-                    + (f"; known: {', '.join(allowed)}" if allowed else "; it takes none")
-                )
+    options_type: ClassVar[type[Any]] = NoOptions
+    """The task's options, a frozen dataclass of `option()` fields: declared once, so parsing,
+    checking and `harness tasks --task NAME` all read the same place."""
 
-    def allowed_options(self) -> tuple[str, ...]:
-        return ()
+    def __init__(self, options: Mapping[str, str] | None = None) -> None:
+        self.options: dict[str, str] = dict(options or {})
+        """The options as written (strings): they make `spec`, which names the task in
+        records, run ids and cache keys, so they are kept verbatim."""
+        self.opts: Any = parse_options(self.options_type, self.options, f"task {self.name}")
+        """The same options parsed into `options_type` (defaults filled in)."""
+
+    def origin(self, source: DataSource) -> str:
+        """Where `harness tasks` says the problems come from."""
+        return "local" if self.available(source) else "hub"
 
     @property
     def spec(self) -> str:

@@ -13,9 +13,12 @@ bob poo"): they are graded by text, and no option letter can match them.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import HarnessError
+from harness.options import option
 from harness.prompts import CHOICE_INSTRUCTION, R1_MATH_INSTRUCTION
 from harness.tasks.base import DataSource, HubSplit, Loaded, Task, read_json
 from harness.tasks.grading.choice import label_of, last_label, norm_text
@@ -79,7 +82,7 @@ def parse_options(text: str) -> tuple[str, ...]:
     _, found, tail = text.partition("Options:")
     if not found:
         return ()
-    out = []
+    out: list[str] = []
     for line in tail.strip().splitlines():
         m = _OPTION.match(line.strip())
         if not m:
@@ -145,18 +148,27 @@ def gold_of(kind: str, target: str, choices: tuple[str, ...], where: str) -> str
     return norm
 
 
+@dataclass(frozen=True)
+class BBHOptions:
+    """`bbh:<subtask>` or `bbh:subtask=<subtask>`: one subtask instead of all 27. Checked by
+    the task, which suggests close names (27 choices are too many to print in one line)."""
+
+    subtask: str | None = option(
+        None, f"one subtask (all {len(ANSWER_TYPES)} when left out): {', '.join(ANSWER_TYPES)}"
+    )
+
+
 class BBH(Task):
     name = "bbh"
     description = "BIG-Bench Hard, 27 subtasks (bbh:<subtask> for one), typed exact match"
     kind = "text"
     positional = "subtask"
+    options_type = BBHOptions
+    opts: BBHOptions
 
-    def allowed_options(self) -> tuple[str, ...]:
-        return ("subtask",)
-
-    def __init__(self, options: dict[str, str] | None = None) -> None:
+    def __init__(self, options: Mapping[str, str] | None = None) -> None:
         super().__init__(options)
-        sub = self.options.get("subtask")
+        sub = self.opts.subtask
         if sub is not None and sub not in ANSWER_TYPES:
             close = [n for n in ANSWER_TYPES if sub in n or n.startswith(sub[:6])]
             raise HarnessError(

@@ -6,16 +6,19 @@ failing at depth d in one family while solving it in others points at the form.
 
 The operation chain depends only on (seed, depth, index); the family changes only the telling,
 so the same chain in two families is a paired comparison. Answers are computed, never typed.
-Options: depth=1-12 (or one number), family=shop+bank (any of FAMILIES), n=<per depth and
-family>, seed=<int>.
+Options (`ChainsOptions`): depth=1-12 (or one number), family=shop+bank (any of FAMILIES),
+n=<per depth and family>, seed=<int>.
 """
 
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from harness.errors import HarnessError
+from harness.options import option
+from harness.registry import suggest
 from harness.tasks.base import DataSource, Loaded, Task
 from harness.tasks.grading.extract import Extraction, extract_final_answer
 from harness.tasks.grading.numeric import is_number, numbers_equal
@@ -165,6 +168,7 @@ def solve(start: int, ops: list[Op]) -> tuple[int, str]:
 
 
 def _parse_depths(text: str) -> list[int]:
+    """`A-B` or `N` as the list of depths, or one line saying what depth= takes."""
     try:
         if "-" in text:
             lo, hi = (int(x) for x in text.split("-", 1))
@@ -179,14 +183,32 @@ def _parse_depths(text: str) -> list[int]:
     return list(range(lo, hi + 1))
 
 
-def _parse_int(text: str, what: str, minimum: int) -> int:
-    try:
-        v = int(text)
-    except ValueError as e:
-        raise HarnessError(f"chains: {what} '{text}' is not a whole number") from e
-    if v < minimum:
-        raise HarnessError(f"chains: {what} must be at least {minimum} (got {v})")
-    return v
+def _parse_families(text: str) -> list[Family]:
+    """`shop+bank` as those families, or one line naming the unknown ones."""
+    names = text.split("+")
+    unknown = [n for n in names if n not in FAMILIES]
+    if unknown:
+        raise HarnessError(
+            f"chains: unknown family {', '.join(unknown)}{suggest(unknown[0], list(FAMILIES))}; "
+            f"known: {', '.join(FAMILIES)}"
+        )
+    return [FAMILIES[n] for n in names]
+
+
+@dataclass(frozen=True)
+class ChainsOptions:
+    """What `chains:...` takes; depth and family are text checked by the task (a range and a
+    `+` list do not fit one scalar)."""
+
+    depth: str = option(
+        f"{MIN_DEPTH}-{MAX_DEPTH}",
+        f"chain depths: one number or a range A-B within {MIN_DEPTH}-{MAX_DEPTH}",
+    )
+    family: str = option(
+        "+".join(FAMILIES), f"surface families joined by '+': any of {', '.join(FAMILIES)}"
+    )
+    n: int = option(2, "problems per depth and family", low=1)
+    seed: int = option(0, "generator seed: the same seed gives the same problems", low=0)
 
 
 class Chains(Task):
@@ -195,23 +217,18 @@ class Chains(Task):
         "synthetic multi-step arithmetic, depth 1-12 x 5 surface families (capacity vs mismatch)"
     )
     kind = "math"
+    options_type = ChainsOptions
+    opts: ChainsOptions
 
-    def allowed_options(self) -> tuple[str, ...]:
-        return ("depth", "family", "n", "seed")
-
-    def __init__(self, options: dict[str, str] | None = None) -> None:
+    def __init__(self, options: Mapping[str, str] | None = None) -> None:
         super().__init__(options)
-        o = self.options
-        self.depths = _parse_depths(o.get("depth", f"{MIN_DEPTH}-{MAX_DEPTH}"))
-        names = o.get("family", "+".join(FAMILIES)).split("+")
-        unknown = [n for n in names if n not in FAMILIES]
-        if unknown:
-            raise HarnessError(
-                f"chains: unknown family {', '.join(unknown)}; known: {', '.join(FAMILIES)}"
-            )
-        self.families = [FAMILIES[n] for n in names]
-        self.per_cell = _parse_int(o.get("n", "2"), "n", 1)
-        self.seed = _parse_int(o.get("seed", "0"), "seed", 0)
+        self.depths = _parse_depths(self.opts.depth)
+        self.families = _parse_families(self.opts.family)
+        self.per_cell = self.opts.n
+        self.seed = self.opts.seed
+
+    def origin(self, source: DataSource) -> str:
+        return "generated"
 
     def available(self, source: DataSource) -> bool:
         return True

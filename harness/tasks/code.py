@@ -15,10 +15,14 @@ import hashlib
 import re
 import warnings
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from harness.tasks.base import Task, Verdict
 from harness.tasks.grading.extract import Extraction, extract_code
 from harness.types import Problem
+
+if TYPE_CHECKING:
+    from harness.tasks.grading.sandbox import Job
 
 CALIBRATION_REPEATS = 2
 """Runs of each canonical solution when calibrating its time limit (the slowest counts)."""
@@ -40,13 +44,14 @@ def count_statements(code: str, function: str | None = None) -> int | None:
             tree = ast.parse(code)
     except SyntaxError:
         return None
-    roots: list[ast.AST] = [tree]
+    roots: Sequence[ast.AST] = [tree]
     if function is not None:
-        roots = [
+        found: Sequence[ast.AST] = [
             n
             for n in ast.walk(tree)
             if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.name == function
-        ][:1] or [tree]
+        ][:1]
+        roots = found or [tree]
     count = 0
     for root in roots:
         for node in ast.walk(root):
@@ -74,14 +79,14 @@ class CodeTask(Task):
     def extract(self, text: str) -> Extraction | None:
         return extract_code(text)
 
-    def job(self, answer: str, problem: Problem, sample: int, timeout: float):
+    def job(self, answer: str, problem: Problem, sample: int, timeout: float) -> Job:
         """The sandbox job that runs `answer` against the problem's tests."""
         raise NotImplementedError
 
-    def grade(self, answer: str, problem: Problem) -> Verdict:
+    def grade(self, answer: str, problem: Problem) -> bool | Verdict:
         return self.grade_many([(answer, problem)])[0]
 
-    def grade_many(self, pairs: Sequence[tuple[str, Problem]]) -> list[Verdict]:
+    def grade_many(self, pairs: Sequence[tuple[str, Problem]]) -> list[bool | Verdict]:
         from harness.tasks.grading.sandbox import run_many
 
         if not pairs:
@@ -89,7 +94,7 @@ class CodeTask(Task):
         limits = self.timeouts([p for _, p in pairs])
         jobs = [self.job(a, p, i, limits[p.id]) for i, (a, p) in enumerate(pairs)]
         results = run_many(jobs, cache=True)
-        verdicts = []
+        verdicts: list[bool | Verdict] = []
         for res in results:
             if res.status == "passed":
                 verdicts.append(Verdict(True, f"passed in {res.seconds:.2f}s"))

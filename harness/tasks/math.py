@@ -139,8 +139,8 @@ class MATH(MathTask):
             raise HarnessError("math: no math/test.jsonl in the data dir and the hub is off")
         repo, rev = MATH_HUB
         for subject in MATH_SUBJECTS:
-            rows = load_hub(self.name, repo, subject, "test", rev, local="math/test.jsonl")
-            for i, row in enumerate(rows):
+            got = load_hub(self.name, repo, subject, "test", rev, local="math/test.jsonl")
+            for i, row in enumerate(got):
                 if limit is not None and len(problems) >= limit:
                     break
                 loc = f"{repo}/{subject} row {i}"

@@ -7,10 +7,15 @@ function). `challenge_test_list` is not run, as in the standard split's scoring.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from harness.errors import HarnessError
 from harness.tasks.base import DataSource, HubSplit, Loaded
 from harness.tasks.code import CodeTask, count_statements, fenced
 from harness.types import Problem
+
+if TYPE_CHECKING:
+    from harness.tasks.grading.sandbox import Job
 
 # google-research-datasets/mbpp (configs "full" and "sanitized", split "test"): the commit that
 # public evaluation manifests pin together with the full test parquet's sha256.
@@ -48,7 +53,7 @@ class MBPP(CodeTask):
     description = "MBPP test split (task ids 11-510): Python functions, graded by their asserts"
     text_field = "text"
     count = 500
-    local_files = ("mbpp/mbpp_test.jsonl", "mbpp/mbpp.jsonl")
+    local_files: tuple[str, ...] = ("mbpp/mbpp_test.jsonl", "mbpp/mbpp.jsonl")
     hub_split = HubSplit(HUB_REPO, "full", HUB_REVISION)
 
     def _setup(self, row: dict) -> str:
@@ -70,7 +75,7 @@ class MBPP(CodeTask):
         tests = "\n".join(problem.meta["tests"])
         return f"{problem.question}\nYour code should pass these tests:\n\n{tests}"
 
-    def job(self, answer: str, problem: Problem, sample: int, timeout: float):
+    def job(self, answer: str, problem: Problem, sample: int, timeout: float) -> Job:
         from harness.tasks.grading.sandbox import mbpp_job
 
         m = problem.meta

@@ -16,14 +16,10 @@ Three roles, one file, so that a job costs a fork instead of an interpreter star
 * child: drops capabilities, sets rlimits, installs the audit hook that holds the pass token,
   then runs the program and the tests in-process. See ``sandbox.py`` for the threat model.
 
-Report channel (child -> parent, fd ``REPORT_FD``), one line per message::
-
-    S <text>      the job could not be started (zygote)
-    R             the untrusted code starts now: the parent starts its clock
-    F <json>      the program or the tests raised (phase, detail)
-    T <event>     tampering with the harness was seen (audit hook)
-    L <what>      a resource limit enforced by the hook was hit
-    P <token>     the tests ran to completion (written only by the audit hook)
+What goes over the control socket, the job pipe and the report channel is defined once, in
+``sandbox_protocol.py``, shared with the parent. Its source is this script's first argument
+(``_sandbox_runner.py PROTOCOL_SOURCE CTRL_FD CONFIG_JSON``), executed into ``proto`` before
+anything else: inside bubblewrap this file comes in by ``-c`` and nothing beside it is visible.
 """
 
 from __future__ import annotations
@@ -49,9 +45,21 @@ import sys
 import tempfile
 import types
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, TextIO
 
-REPORT_FD = 3
+
+def _load_protocol(source: str) -> types.ModuleType:
+    """``sandbox_protocol`` from the source the parent passed (see the module docstring)."""
+    module = types.ModuleType("sandbox_protocol")
+    exec(compile(source, "sandbox_protocol.py", "exec", dont_inherit=True), module.__dict__)
+    return module
+
+
+if TYPE_CHECKING:  # what the checker reads; at run time, the very same source from the parent
+    from harness.tasks.grading import sandbox_protocol as proto
+else:
+    proto = _load_protocol(sys.argv[1])
+
 # Modules imported once in the zygote so that jobs do not pay for them (forks share them).
 PRELOAD = (
     "array", "bisect", "cmath", "collections", "copy", "dataclasses", "datetime", "decimal",
@@ -170,9 +178,9 @@ def _die_with_parent() -> None:
         os._exit(70)
 
 
-def _write_line(fd: int, tag: str, text: str = "") -> None:
+def _write_line(fd: int, tag: bytes, text: str = "") -> None:
     with contextlib.suppress(OSError):
-        os.write(fd, (tag + (" " + text if text else "") + "\n").encode("utf-8", "replace"))
+        os.write(fd, proto.report_line(tag, text))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -188,7 +196,7 @@ def serve(ctrl_fd: int, config: dict) -> None:
     """
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     ctrl = socket.socket(fileno=ctrl_fd)
-    info = {"isolation": config["outer"] or "rlimits", "net": config["outer_net"]}
+    info = {proto.INFO_ISOLATION: config["outer"] or "rlimits", proto.INFO_NET: config["outer_net"]}
     pidns_fd = -1
     if config["namespaces"]:
         try:
@@ -199,11 +207,15 @@ def serve(ctrl_fd: int, config: dict) -> None:
             nested = _forbid_nested_user_namespaces()
             how = _build_root(config["root"], config["tmpfs_mb"])
         except OSError as e:
-            ctrl.sendall(json.dumps({"op": "hello", "error": f"namespaces: {e}"}).encode())
+            ctrl.sendall(proto.hello_failed(f"namespaces: {e}"))
             os._exit(0)
         label = "+".join(x for x in (config["outer"], "namespaces") if x)
-        info = {"isolation": label, "net": net or config["outer_net"], "root": how}
-        info["nested_userns"] = nested
+        info = {
+            proto.INFO_ISOLATION: label,
+            proto.INFO_NET: net or config["outer_net"],
+            "root": how,
+            "nested_userns": nested,
+        }
     else:
         with contextlib.suppress(OSError):
             _prctl(PR_SET_CHILD_SUBREAPER, 1)  # orphans of a job come to us, to be killed
@@ -217,7 +229,7 @@ def serve(ctrl_fd: int, config: dict) -> None:
     signal.set_wakeup_fd(wake_w)
     signal.signal(signal.SIGCHLD, lambda *_: None)
     zygote = _Zygote(ctrl, config, pidns_fd, (wake_r, wake_w))
-    ctrl.sendall(json.dumps({"op": "hello", "info": info}).encode())
+    ctrl.sendall(proto.hello(info))
     zygote.loop()
 
 
@@ -254,19 +266,19 @@ class _Zygote:
                     self.on_relay(fd)
             if self.ctrl in ready:
                 try:
-                    msg, fds, _, _ = socket.recv_fds(self.ctrl, 65536, 8)
+                    msg, fds, _, _ = socket.recv_fds(self.ctrl, proto.CTRL_MAX, 8)
                 except InterruptedError:
                     continue
                 if not msg:
                     self.shutdown()
-                req = json.loads(msg)
-                if req["op"] == "run" and len(fds) == 4:
-                    self.spawn(req["id"], fds)
+                req = proto.decode(msg)
+                if req.op == proto.RUN and len(fds) == proto.RUN_FDS:
+                    self.spawn(req.id, fds)
                 else:
                     for fd in fds:
                         os.close(fd)
-                    pid = self.by_id.get(req.get("id", ""))
-                    if req["op"] == "kill" and pid is not None:
+                    pid = self.by_id.get(req.id)
+                    if req.op == proto.KILL and pid is not None:
                         _kill_group(pid)
 
     def shutdown(self) -> None:
@@ -299,7 +311,7 @@ class _Zygote:
                 relay_r, relay_w = os.pipe2(os.O_CLOEXEC)
             pid = os.fork()
         except OSError as e:
-            _write_line(fds[3], "S", f"cannot start the job: {e}")
+            _write_line(fds[3], proto.SETUP_ERROR, f"cannot start the job: {e}")
             for fd in fds:
                 os.close(fd)
             for fd in (relay_r, relay_w):
@@ -308,7 +320,7 @@ class _Zygote:
             if ns:
                 with contextlib.suppress(OSError):
                     _LIBC.setns(ctypes.c_int(self.pidns_fd), ctypes.c_int(CLONE_NEWPID))
-            self.ctrl.sendall(json.dumps({"op": "exit", "id": job_id, "status": 0}).encode())
+            self.ctrl.sendall(proto.exited(job_id, 0))
             self._cleanup(workdir)
             return
         if pid == 0:
@@ -336,8 +348,7 @@ class _Zygote:
             os.close(fd)
         self.jobs[pid] = (job_id, workdir, relay_r)
         self.by_id[job_id] = pid
-        started = {"op": "started", "id": job_id, "pid": pid, "workdir": workdir}
-        self.ctrl.sendall(json.dumps(started).encode())
+        self.ctrl.sendall(proto.started(job_id, pid, workdir))
 
     def on_relay(self, fd: int) -> None:
         """The job's pid 1 relayed its main process's status (the job is over), or died
@@ -395,7 +406,7 @@ class _Zygote:
             self.exiting.add(pid)
         # Report first: removing the directory can be slow on some disks, and the parent
         # waits for us to finish it (close()) before it considers the worker gone.
-        self.ctrl.sendall(json.dumps({"op": "exit", "id": job_id, "status": status}).encode())
+        self.ctrl.sendall(proto.exited(job_id, status))
         self._cleanup(workdir)
 
     def _cleanup(self, workdir: str, last: bool = True) -> None:
@@ -654,12 +665,12 @@ def _child_entry(fds: list[int], config: dict, workdir: str) -> None:
         _die_with_parent()
     chunks = []
     while True:
-        chunk = os.read(job_r, 1 << 20)
+        chunk = os.read(job_r, proto.JOB_READ_CHUNK)
         if not chunk:
             break
         chunks.append(chunk)
     os.close(job_r)
-    job = json.loads(b"".join(chunks))
+    job = proto.read_job(b"".join(chunks))
     del chunks
     _child(job, (out_w, err_w, rep_w), config, workdir)
 
@@ -685,9 +696,9 @@ def _child(job: dict, fds: tuple[int, int, int], config: dict, workdir: str) -> 
     null = os.open("/dev/null", os.O_RDONLY)
     # Move every source above the targets first, so no dup2 overwrites a source still needed.
     high = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 64) for fd in (null, out_w, err_w, rep_w)]
-    for src, dst in zip(high, (0, 1, 2, REPORT_FD), strict=True):
+    for src, dst in zip(high, (0, 1, 2, proto.REPORT_FD), strict=True):
         os.dup2(src, dst)
-    os.closerange(REPORT_FD + 1, max(os.sysconf("SC_OPEN_MAX"), 1024))
+    os.closerange(proto.REPORT_FD + 1, max(os.sysconf("SC_OPEN_MAX"), 1024))
     os.chdir(workdir)
     os.environ["HOME"] = workdir
     os.environ["TMPDIR"] = workdir
@@ -699,7 +710,7 @@ def _child(job: dict, fds: tuple[int, int, int], config: dict, workdir: str) -> 
     limits = config["limits"]
     mib = 1024 * 1024
     cpu = resource.getrusage(resource.RUSAGE_SELF)
-    cpu_limit = int(cpu.ru_utime + cpu.ru_stime) + math.ceil(job["timeout"]) + 1
+    cpu_limit = int(cpu.ru_utime + cpu.ru_stime) + math.ceil(job[proto.JOB_TIMEOUT]) + 1
     settings = [
         (resource.RLIMIT_CPU, cpu_limit, cpu_limit + 1),
         (resource.RLIMIT_AS, limits["memory_mb"] * mib, limits["memory_mb"] * mib),
@@ -713,12 +724,13 @@ def _child(job: dict, fds: tuple[int, int, int], config: dict, workdir: str) -> 
         settings.append((resource.RLIMIT_NPROC, n, n))
     for which, soft, hard in settings:
         resource.setrlimit(which, (soft, hard))
-    sys.stdin = sys.__stdin__ = io.TextIOWrapper(io.FileIO(0, "r", closefd=False))
-    sys.stdout = sys.__stdout__ = io.TextIOWrapper(
+    # (sys.__stdin__ & co. are final to a type checker; here they must name the job's streams)
+    sys.stdin = sys.__stdin__ = io.TextIOWrapper(io.FileIO(0, "r", closefd=False))  # type: ignore[misc]
+    sys.stdout = sys.__stdout__ = io.TextIOWrapper(  # type: ignore[misc]
         io.BufferedWriter(io.FileIO(1, "w", closefd=False)), encoding="utf-8",
         errors="backslashreplace",
     )  # fmt: skip
-    sys.stderr = sys.__stderr__ = io.TextIOWrapper(
+    sys.stderr = sys.__stderr__ = io.TextIOWrapper(  # type: ignore[misc]
         io.BufferedWriter(io.FileIO(2, "w", closefd=False)), encoding="utf-8",
         errors="backslashreplace", line_buffering=True,
     )  # fmt: skip
@@ -728,7 +740,7 @@ def _child(job: dict, fds: tuple[int, int, int], config: dict, workdir: str) -> 
 
 def _arm(job: dict, max_processes: int) -> None:
     """Move the pass token out of the job into the audit hook; nothing else keeps it."""
-    _install_hook(job.pop("token"), max_processes)
+    _install_hook(job.pop(proto.JOB_TOKEN), max_processes)
 
 
 def _install_hook(token: str, max_processes: int) -> None:
@@ -736,13 +748,22 @@ def _install_hook(token: str, max_processes: int) -> None:
     reaches the line after the tests, and reports tampering the moment it is attempted.
 
     It never raises and never calls code the program could have replaced, so neither its frame
-    nor its closure is handed to untrusted code.
+    nor its closure is handed to untrusted code; every line it writes is made here, before.
     """
     write, getframe, exit_ = os.write, sys._getframe, os._exit
     frame_type, str_type, bytes_type = types.FrameType, str, bytes
-    pass_line = ("P " + token + "\n").encode()
+    line = proto.report_line
+    pass_line = line(proto.PASS, token)
     del token
-    fd, done_line = REPORT_FD, _DONE_LINE
+    tamper_prefix, end, encoding = proto.TAMPER + proto.SEP, proto.END, proto.ENCODING
+    open_prefix = tamper_prefix + b"open "
+    processes_line = line(proto.LIMIT, "processes")
+    frame_line = line(proto.TAMPER, "sys._getframe into the test harness")
+    code_line = line(proto.TAMPER, "function.__code__ replaced")
+    arm_line = line(proto.TAMPER, "harness.arm")
+    tests_line = line(proto.TAMPER, "harness.tests")
+    done_tamper_line = line(proto.TAMPER, "harness.done")
+    fd, done_line = proto.REPORT_FD, _DONE_LINE
     runner_code, run_code = _RUNNER_CODE_IDS, _run_untrusted.__code__
     counter = mmap.mmap(-1, 8)  # shared with forked children: one process budget per job
     armed: list = [None, None]  # [frame running the tests, globals the tests run in]
@@ -770,12 +791,12 @@ def _install_hook(token: str, max_processes: int) -> None:
             return
         try:
             if event in tamper:
-                write(fd, b"T " + event.encode() + b"\n")
+                write(fd, tamper_prefix + event.encode() + end)
             elif event in spawn:
                 n = int.from_bytes(counter[:8], "little") + 1
                 counter[:8] = n.to_bytes(8, "little")
                 if n > max_processes:
-                    write(fd, b"L processes\n")
+                    write(fd, processes_line)
                     exit_(77)
             elif event == "open":
                 path = args[0] if args else None
@@ -786,7 +807,7 @@ def _install_hook(token: str, max_processes: int) -> None:
                     "kmem",
                     "kcore",
                 ):
-                    write(fd, b"T open " + path.encode("utf-8", "replace")[:200] + b"\n")
+                    write(fd, open_prefix + path.encode(encoding, "replace")[:200] + end)
             elif event == "sys._getframe":
                 frame = args[0] if args else None
                 if (
@@ -795,27 +816,27 @@ def _install_hook(token: str, max_processes: int) -> None:
                     and not own[0]
                     and (id(frame.f_code) in runner_code or frame.f_globals is armed[1])
                 ):
-                    write(fd, b"T sys._getframe into the test harness\n")
+                    write(fd, frame_line)
             elif event == "object.__setattr__":
                 if len(args) > 1 and type(args[1]) is str_type and args[1] == "__code__":
-                    write(fd, b"T function.__code__ replaced\n")
+                    write(fd, code_line)
             elif event == "harness.arm":
                 frame = caller()
                 if armed[0] is None and frame.f_code is run_code:
                     armed[0] = frame
                 else:
-                    write(fd, b"T harness.arm\n")
+                    write(fd, arm_line)
             elif event == "harness.tests":
                 if armed[1] is None and caller() is armed[0] and args and type(args[0]) is dict:
                     armed[1] = args[0]
                 else:
-                    write(fd, b"T harness.tests\n")
+                    write(fd, tests_line)
             elif event == "harness.done":
                 frame = caller()
                 if frame is armed[0] and frame.f_lineno == done_line:
                     write(fd, pass_line)
                 else:
-                    write(fd, b"T harness.done\n")
+                    write(fd, done_tamper_line)
         except BaseException:  # noqa: BLE001 - the hook must never raise into untrusted code
             return
 
@@ -830,11 +851,12 @@ def _run_untrusted(job: dict) -> None:
     """
     audit, exit_, exec_, dict_, write = sys.audit, os._exit, exec, dict, os.write
     out, err = sys.stdout, sys.stderr
-    program, tests = job["program"], job["tests"]
+    program, tests = job[proto.JOB_PROGRAM], job[proto.JOB_TESTS]
+    fd, ready_line, in_tests = proto.REPORT_FD, proto.report_line(proto.READY), proto.PHASE_TESTS
     try:
         test_code = compile(tests, "<tests>", "exec", dont_inherit=True, optimize=0)
     except BaseException as e:  # noqa: BLE001
-        _report("F", {"phase": "setup", "detail": f"the test code does not compile: {e!r}"})
+        _report(proto.PHASE_SETUP, f"the test code does not compile: {e!r}")
         exit_(2)
     pristine = types.MappingProxyType(dict_(builtins.__dict__))
     modules = sys.modules
@@ -856,12 +878,12 @@ def _run_untrusted(job: dict) -> None:
     g = solution.__dict__
     g["__builtins__"] = builtins  # the program sees ordinary builtins, its own patches included
     modules["__solution__"] = solution
-    phase = "program"
+    phase = proto.PHASE_PROGRAM
     audit("harness.arm")
-    write(REPORT_FD, b"R\n")
+    write(fd, ready_line)
     try:
         exec_(compile(program, "<solution>", "exec", dont_inherit=True, optimize=0), g)
-        phase = "tests"
+        phase = in_tests
         # Undo what the program did to builtins and to the modules the tests use. Inline, not a
         # helper: a helper (or its closure) is an object the program could get at and swap.
         for name, mod in saved_modules:
@@ -879,7 +901,7 @@ def _run_untrusted(job: dict) -> None:
     except BaseException as e:  # noqa: BLE001 - every way out of the program is a result
         try:
             _restore(saved_modules, saved_dicts)  # our own reporting needs sane builtins
-            _report("F", {"phase": phase, "detail": _describe(e, phase, program, tests)})
+            _report(phase, _describe(e, phase, program, tests))
         finally:
             _flush(out, err)
             exit_(1)
@@ -913,14 +935,15 @@ def _restore(saved_modules: tuple, saved_dicts: tuple) -> None:
         live.update(saved)
 
 
-def _flush(*streams: io.TextIOBase) -> None:
+def _flush(*streams: TextIO) -> None:
     for stream in streams:
         with contextlib.suppress(BaseException):
             stream.flush()
 
 
-def _report(tag: str, payload: dict) -> None:
-    _write_line(REPORT_FD, tag, json.dumps(payload))
+def _report(phase: str, detail: str) -> None:
+    """An ``F`` line: the program or the tests raised (or the tests do not compile)."""
+    _write_line(proto.REPORT_FD, proto.FAILED, proto.failure(phase, detail))
 
 
 def _describe(exc: BaseException, phase: str, program: str, tests: str) -> str:
@@ -933,7 +956,9 @@ def _describe(exc: BaseException, phase: str, program: str, tests: str) -> str:
             msg = "<unprintable>"
         if isinstance(exc, SystemExit):
             what = (
-                "the program exited" if phase == "program" else "the code exited during the tests"
+                "the program exited"
+                if phase == proto.PHASE_PROGRAM
+                else "the code exited during the tests"
             )
             return f"SystemExit({exc.code!r}): {what} before the tests completed"
         where = ""
@@ -961,7 +986,8 @@ def _runner_code_ids(module_code: types.CodeType) -> frozenset[int]:
     would hash constants the program chose."""
     codes: dict[int, types.CodeType] = {}
     pending = [module_code]
-    pending += [f.__code__ for f in globals().values() if isinstance(f, types.FunctionType)]
+    functions = [*globals().values(), *vars(proto).values()]  # the protocol's helpers too
+    pending += [f.__code__ for f in functions if isinstance(f, types.FunctionType)]
     while pending:
         code = pending.pop()
         if id(code) in codes:
@@ -975,8 +1001,9 @@ def _runner_code_ids(module_code: types.CodeType) -> frozenset[int]:
 def _done_line() -> int:
     """The line of ``audit("harness.done")`` in _run_untrusted (the only line that may pass)."""
     for ins in dis.get_instructions(_run_untrusted):
-        if ins.argval == "harness.done":
-            return ins.positions.lineno if ins.positions else ins.starts_line
+        line = ins.positions.lineno if ins.positions else ins.starts_line
+        if ins.argval == "harness.done" and line is not None:
+            return line
     raise RuntimeError("harness.done call not found")
 
 
@@ -986,4 +1013,4 @@ _DONE_LINE = _done_line()
 
 
 if __name__ == "__main__":
-    serve(int(sys.argv[1]), json.loads(sys.argv[2]))
+    serve(int(sys.argv[2]), json.loads(sys.argv[3]))

@@ -22,8 +22,12 @@ import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from harness.tasks.grading.extract import THINK_CLOSE, THINK_OPEN, boxes, split_reasoning
+
+if TYPE_CHECKING:
+    from harness.tasks.base import Task
 
 
 @dataclass(frozen=True)
@@ -186,7 +190,7 @@ class _Case:
 
 
 @functools.lru_cache(maxsize=1)
-def _math_task():
+def _math_task() -> Task:
     from harness.tasks import get_task  # the registry imports the tasks, which import grading
 
     return get_task("math500")
@@ -242,7 +246,7 @@ def _spaced_thousands(c: _Case) -> bool:
 
 
 def _percent(c: _Case) -> bool:
-    return bool(c.answer) and bool(_PERCENT.search(c.answer)) != bool(_PERCENT.search(c.gold))
+    return bool(c.answer) and bool(_PERCENT.search(c.answer or "")) != bool(_PERCENT.search(c.gold))
 
 
 def _degree_sign(c: _Case) -> bool:

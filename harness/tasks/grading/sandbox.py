@@ -8,8 +8,10 @@ How a job runs (Linux)
 ----------------------
 Each worker owns a *zygote* (``_sandbox_runner.py``): a small interpreter, started once, that
 never runs untrusted code and forks once or twice per job, so a job costs a fork, not an
-interpreter start. Isolation, strongest first (``SandboxConfig.isolation="auto"`` takes the first
-that works on this host and says once, through logging, what it had to give up):
+interpreter start. What this module and the runner exchange (control messages, the job, the
+report lines) is defined once, in ``sandbox_protocol.py``, which both use. Isolation,
+strongest first (``SandboxConfig.isolation="auto"`` takes the first that works on this host and
+says once, through logging, what it had to give up):
 
 * ``bwrap``: the zygote lives inside bubblewrap (its own pid/ipc/uts/user namespaces, no
   network, and the minimal root below, with a /proc showing only the sandbox's processes), and
@@ -140,7 +142,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from harness.errors import HarnessError
-from harness.metrics import pass_at_k
+from harness.metrics.accuracy import pass_at_k
+from harness.tasks.grading import sandbox_protocol as proto
 from harness.tasks.grading.execcache import ExecCache
 
 log = logging.getLogger(__name__)
@@ -155,6 +158,8 @@ DEFAULT_TIMEOUT_FACTOR = 10.0
 """A correct but slower sample gets ten times the canonical solution's time on this host."""
 
 RUNNER = Path(__file__).with_name("_sandbox_runner.py")
+PROTOCOL = Path(proto.__file__)
+"""What both sides exchange; its source is the runner's first argument (see the runner)."""
 _SIGNAL_NAMES = {s.value: s.name for s in signal.Signals}
 OWNER_TAG = f"harness-sandbox-{os.getpid()}-{secrets.token_hex(4)}"
 """On the command line of every sandbox process this interpreter starts (to find leftovers)."""
@@ -162,6 +167,7 @@ _FINISH_GRACE = 2.0  # seconds a job may linger after its report before it is ki
 _KILL_GRACE = 5.0  # seconds the zygote has to confirm a kill before the worker is torn down
 _EXIT_GRACE = 1.0  # seconds to wait for the job's pipes to close after it exited
 _LINGER_DETAIL = "the program did not exit after the tests reported"
+_READ_CHUNK = 65536  # bytes read from a job's stdout, stderr or report pipe at a time
 
 
 class SandboxUnavailable(HarnessError):
@@ -325,7 +331,9 @@ def _run_counted(
     if keys:
         for i, key in enumerate(keys):
             if results[i] is None:
-                results[i] = dataclasses.replace(results[first[key]], cached=True)  # type: ignore[arg-type]
+                ran = results[first[key]]
+                assert ran is not None  # (the first job of each key ran above)
+                results[i] = dataclasses.replace(ran, cached=True)
                 duplicates += 1
     with _stats_lock:
         if calibration:
@@ -527,14 +535,14 @@ def probe_isolation(isolation: str, config: SandboxConfig | None = None) -> str 
 
 def _code_version() -> str:
     h = hashlib.sha256()
-    for path in (Path(__file__), RUNNER):
+    for path in (Path(__file__), RUNNER, PROTOCOL):
         h.update(path.read_bytes())
     return h.hexdigest()[:16]
 
 
 SANDBOX_VERSION = f"1-{_code_version()}"
-"""Part of every execution cache key: the digest of this file and the runner's, so a result is
-only ever reused by exactly the code that produced it."""
+"""Part of every execution cache key: the digest of this file, the runner's and the protocol's,
+so a result is only ever reused by exactly the code that produced it."""
 
 
 @dataclass(frozen=True)
@@ -767,6 +775,7 @@ def _probe(level: _Level, config: SandboxConfig) -> tuple[bool, str, dict]:
     with _probe_lock:
         if key in _probes:
             return _probes[key]
+    outcome: tuple[bool, str, dict]
     if level.bwrap and not shutil.which("bwrap"):
         outcome = (False, "bwrap is not installed", {})
     else:
@@ -777,9 +786,10 @@ def _probe(level: _Level, config: SandboxConfig) -> tuple[bool, str, dict]:
         finally:
             worker.close()
         why = "" if res.passed else f"{res.status}: {res.detail}"
-        outcome = (res.passed and info.get("isolation") == level.label, why, info)
+        got = info.get(proto.INFO_ISOLATION)
+        outcome = (res.passed and got == level.label, why, info)
         if res.passed and not outcome[0]:
-            outcome = (False, f"got {info.get('isolation')!r} instead", info)
+            outcome = (False, f"got {got!r} instead", info)
     with _probe_lock:
         _probes.setdefault(key, outcome)
         return _probes[key]
@@ -798,7 +808,7 @@ def _resolve(config: SandboxConfig) -> _Level:
         ok, why, info = _probe(level, probe_config)
         if ok:
             chosen = level
-            if level.namespaces and info.get("net") is False:
+            if level.namespaces and info.get(proto.INFO_NET) is False:
                 _warn_once(
                     "net", "network namespaces are refused here; programs can reach the network"
                 )
@@ -1121,11 +1131,11 @@ class _Worker:
             },
         }
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        args = [str(child.fileno()), json.dumps(zconfig)]
+        args = [proto.source(), str(child.fileno()), json.dumps(zconfig)]
         cmd = [self.config.python, "-I", "-B", str(RUNNER), *args]
         if self.level.bwrap:
             # Inside bubblewrap the runner's file is not visible (nothing of this checkout is):
-            # its source goes in on the command line instead.
+            # its source goes in on the command line instead (as the protocol's always does).
             source = RUNNER.read_text(encoding="utf-8")
             cmd = [*_bwrap_command(plan), "--", self.config.python, "-I", "-B", "-c", source, *args]  # type: ignore[arg-type]
         try:
@@ -1147,18 +1157,18 @@ class _Worker:
         self.ctrl = parent
         parent.settimeout(self.config.startup_timeout)
         try:
-            hello = parent.recv(65536)
+            hello = parent.recv(proto.CTRL_MAX)
         except OSError:
             hello = b""
         parent.settimeout(None)
         if not hello:
             err = self._stop_and_read_stderr()
             raise _WorkerDead(f"the sandbox did not start: {err or 'no reason given'}")
-        message = json.loads(hello)
-        if "error" in message:
+        message = proto.decode(hello)
+        if message.error is not None:
             self.close()
-            raise _WorkerDead(str(message["error"]))
-        self.info = message.get("info", {})
+            raise _WorkerDead(message.error)
+        self.info = message.info or {}
 
     def _stop_and_read_stderr(self) -> str:
         """Kill the zygote and return the last lines it wrote to stderr (why it failed)."""
@@ -1205,111 +1215,102 @@ class _Worker:
             return ExecResult("sandbox_error", str(e), 0.0, isolation=self.level.label)
 
     def _run(self, job: Job) -> ExecResult:
+        """One job, in four steps: hand it to the zygote, serve its pipes and its deadlines
+        until it is over, then judge it (``_JobRun.result``). If the zygote dies under it, the
+        job gets sandbox_error and the worker is torn down (the next job starts a fresh one)."""
         assert self.ctrl is not None
-        cfg = self.config
         self.seq += 1
         job_id = str(self.seq)
         token = secrets.token_hex(16)
-        payload = json.dumps(
-            {"program": job.program, "tests": job.test_code, "token": token, "timeout": job.timeout}
-        ).encode()
-        job_r, job_w = os.pipe2(os.O_CLOEXEC)
-        out_r, out_w = os.pipe2(os.O_CLOEXEC)
-        err_r, err_w = os.pipe2(os.O_CLOEXEC)
-        rep_r, rep_w = os.pipe2(os.O_CLOEXEC)
-        try:
-            socket.send_fds(
-                self.ctrl,
-                [json.dumps({"op": "run", "id": job_id}).encode()],
-                [job_r, out_w, err_w, rep_w],
-            )
-        except OSError as e:
-            for fd in (job_r, job_w, out_r, out_w, err_r, err_w, rep_r, rep_w):
-                os.close(fd)
-            raise _WorkerDead(f"the sandbox is gone: {e}") from e
-        for fd in (job_r, out_w, err_w, rep_w):
-            os.close(fd)
-        os.set_blocking(job_w, False)
-        run = _JobRun(job, token, cfg, info=dict(self.info))
-        sel = selectors.DefaultSelector()
-        sel.register(job_w, selectors.EVENT_WRITE, "job")
-        sel.register(out_r, selectors.EVENT_READ, "out")
-        sel.register(err_r, selectors.EVENT_READ, "err")
-        sel.register(rep_r, selectors.EVENT_READ, "rep")
-        sel.register(self.ctrl, selectors.EVENT_READ, "ctrl")
-        open_fds = {job_w, out_r, err_r, rep_r}
-        sent = 0
+        payload = proto.job_payload(job.program, job.test_code, token, job.timeout)
+        pipes = self._dispatch(job_id, payload)
+        run = _JobRun(job, token, self.config, info=dict(self.info))
         dead = False
-        job_pid, job_dir = 0, ""
         try:
-            while True:
-                now = time.monotonic()
-                if run.exit_status is not None and (
-                    not (open_fds - {job_w}) or now >= run.exit_seen + _EXIT_GRACE
-                ):
-                    break
-                wait = run.next_deadline(now)
-                if wait <= 0:
-                    if run.kill_sent is not None:
-                        raise _WorkerDead("the sandbox did not confirm a kill")
-                    run.on_deadline(now)
-                    if run.kill_reason is not None:
-                        self._send({"op": "kill", "id": job_id})
-                    continue
-                for key, _ in sel.select(wait):
-                    tag, fd = key.data, key.fd
-                    if tag == "job":
-                        try:
-                            sent += os.write(job_w, payload[sent:])
-                        except (BlockingIOError, InterruptedError):
-                            continue
-                        except OSError:
-                            sent = len(payload)
-                        if sent >= len(payload):
-                            sel.unregister(job_w)
-                            os.close(job_w)
-                            open_fds.discard(job_w)
-                    elif tag == "ctrl":
-                        try:
-                            msg = self.ctrl.recv(65536)
-                        except OSError:
-                            msg = b""
-                        if not msg:
-                            dead = True
-                            raise _WorkerDead("the sandbox died: " + self._stop_and_read_stderr())
-                        event = json.loads(msg)
-                        if event.get("id") != job_id:
-                            continue
-                        if event.get("op") == "started":
-                            job_pid = int(event.get("pid", 0))
-                            job_dir = event.get("workdir") or ""
-                        elif event.get("op") == "exit":
-                            run.on_exit(event["status"], time.monotonic())
-                    else:
-                        try:
-                            data = os.read(fd, 65536)
-                        except OSError:
-                            data = b""
-                        if not data:
-                            sel.unregister(fd)
-                            os.close(fd)
-                            open_fds.discard(fd)
-                            continue
-                        before = run.kill_reason
-                        run.on_data(tag, data, time.monotonic())
-                        if run.kill_reason is not None and before is None:
-                            self._send({"op": "kill", "id": job_id})
+            self._serve(run, pipes, job_id)
         except _WorkerDead as e:
             dead = True
             run.worker_error = str(e)
         finally:
-            sel.close()
-            for fd in open_fds:
-                os.close(fd)
+            pipes.close()
         if dead:
-            self._kill_orphaned_job(job_pid, job_dir)
+            self._kill_orphaned_job(run.pid, run.workdir)
             self.close()
         return run.result(self.level.label)
+
+    def _dispatch(self, job_id: str, payload: bytes) -> _JobPipes:
+        """Job start: send the zygote a run request with the child's ends of four fresh pipes;
+        keep ours (the payload is written as the child reads it, in ``_serve``)."""
+        assert self.ctrl is not None
+        job_r, job_w = os.pipe2(os.O_CLOEXEC)
+        out_r, out_w = os.pipe2(os.O_CLOEXEC)
+        err_r, err_w = os.pipe2(os.O_CLOEXEC)
+        rep_r, rep_w = os.pipe2(os.O_CLOEXEC)
+        theirs = [job_r, out_w, err_w, rep_w]  # in the order of proto.RUN_FDS
+        try:
+            socket.send_fds(self.ctrl, [proto.run_request(job_id)], theirs)
+        except OSError as e:
+            for fd in (*theirs, job_w, out_r, err_r, rep_r):
+                os.close(fd)
+            raise _WorkerDead(f"the sandbox is gone: {e}") from e
+        for fd in theirs:
+            os.close(fd)
+        return _JobPipes(self.ctrl, payload, job_w, out_r, err_r, rep_r)
+
+    def _serve(self, run: _JobRun, pipes: _JobPipes, job_id: str) -> None:
+        """I/O until the job is over: feed the payload, read output and reports, follow the
+        zygote's events, and act on the next deadline when nothing comes first."""
+        while True:
+            now = time.monotonic()
+            if run.over(now, outputs_open=pipes.outputs_open()):
+                return
+            wait = run.next_deadline(now)
+            if wait <= 0:
+                self._on_deadline(run, job_id, now)
+                continue
+            for key, _ in pipes.selector.select(wait):
+                if key.data == "job":
+                    pipes.feed()
+                elif key.data == "ctrl":
+                    self._on_control(run, job_id)
+                else:
+                    self._on_output(run, pipes, job_id, key.data, key.fd)
+
+    def _on_deadline(self, run: _JobRun, job_id: str, now: float) -> None:
+        """Deadline: a kill the zygote never confirmed means it is stuck (the worker goes);
+        otherwise the job's time (start-up, run, linger) is up and it is killed."""
+        if run.kill_sent is not None:
+            raise _WorkerDead("the sandbox did not confirm a kill")
+        run.on_deadline(now)
+        if run.kill_reason is not None:
+            self._send(proto.kill_request(job_id))
+
+    def _on_control(self, run: _JobRun, job_id: str) -> None:
+        """The zygote's events about this job (started: where it runs; exit: its status)."""
+        assert self.ctrl is not None
+        try:
+            msg = self.ctrl.recv(proto.CTRL_MAX)
+        except OSError:
+            msg = b""
+        if not msg:
+            raise _WorkerDead("the sandbox died: " + self._stop_and_read_stderr())
+        event = proto.decode(msg)
+        if event.id != job_id:
+            return
+        if event.op == proto.STARTED:
+            run.pid, run.workdir = event.pid, event.workdir
+        elif event.op == proto.EXIT:
+            run.on_exit(event.status, time.monotonic())
+
+    def _on_output(self, run: _JobRun, pipes: _JobPipes, job_id: str, tag: str, fd: int) -> None:
+        """stdout, stderr or report data; the first thing in it that calls for a kill sends it."""
+        data = pipes.read(fd)
+        if not data:
+            return
+        before = run.kill_reason
+        run.on_data(tag, data, time.monotonic())
+        if run.kill_reason is not None and before is None:
+            self._send(proto.kill_request(job_id))
 
     def _kill_orphaned_job(self, pid: int, workdir: str) -> None:
         """The zygote died under a running job (the program may have killed it). Without
@@ -1324,12 +1325,70 @@ class _Worker:
         if workdir and os.path.basename(workdir).startswith("harness-sbx-"):
             shutil.rmtree(workdir, ignore_errors=True)
 
-    def _send(self, msg: dict) -> None:
+    def _send(self, msg: bytes) -> None:
         assert self.ctrl is not None
         try:
-            self.ctrl.send(json.dumps(msg).encode())
+            self.ctrl.send(msg)
         except OSError as e:
             raise _WorkerDead(f"the sandbox is gone: {e}") from e
+
+
+class _JobPipes:
+    """The parent's ends of one job's pipes, and the selector over them and the control socket.
+
+    Selector keys carry what an fd is: "job" (the payload, written), "out", "err" and "rep"
+    (read; ``_JobRun.on_data``'s tags), "ctrl" (the zygote's socket, never closed here).
+    """
+
+    def __init__(
+        self, ctrl: socket.socket, payload: bytes, job_w: int, out_r: int, err_r: int, rep_r: int
+    ) -> None:
+        os.set_blocking(job_w, False)
+        self.payload, self.sent, self.job_w = payload, 0, job_w
+        self.selector = selectors.DefaultSelector()
+        self.selector.register(job_w, selectors.EVENT_WRITE, "job")
+        self.selector.register(out_r, selectors.EVENT_READ, "out")
+        self.selector.register(err_r, selectors.EVENT_READ, "err")
+        self.selector.register(rep_r, selectors.EVENT_READ, "rep")
+        self.selector.register(ctrl, selectors.EVENT_READ, "ctrl")
+        self.open = {job_w, out_r, err_r, rep_r}
+
+    def outputs_open(self) -> bool:
+        """Whether the job may still write to us (its ends of stdout, stderr, report live)."""
+        return bool(self.open - {self.job_w})
+
+    def feed(self) -> None:
+        """Write what the pipe takes of the payload; close it when all is written (or the
+        child is gone: then the rest is dropped)."""
+        try:
+            self.sent += os.write(self.job_w, self.payload[self.sent :])
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            self.sent = len(self.payload)
+        if self.sent >= len(self.payload):
+            self._drop(self.job_w)
+
+    def read(self, fd: int) -> bytes:
+        """What the job wrote to ``fd``; b"" at its end (the fd is then closed)."""
+        try:
+            data = os.read(fd, _READ_CHUNK)
+        except OSError:
+            data = b""
+        if not data:
+            self._drop(fd)
+        return data
+
+    def _drop(self, fd: int) -> None:
+        self.selector.unregister(fd)
+        os.close(fd)
+        self.open.discard(fd)
+
+    def close(self) -> None:
+        self.selector.close()
+        for fd in self.open:
+            os.close(fd)
+        self.open.clear()
 
 
 @dataclass
@@ -1358,8 +1417,19 @@ class _JobRun:
     output_total: int = 0
     report: bytearray = field(default_factory=bytearray)
     report_total: int = 0
+    pid: int = 0
+    """The job's process (its pid 1 with namespaces), once the zygote said it started."""
+    workdir: str = ""
+
+    def over(self, now: float, *, outputs_open: bool) -> bool:
+        """The zygote reported the exit, and the job's pipes are closed or had their grace."""
+        return self.exit_status is not None and (
+            not outputs_open or now >= self.exit_seen + _EXIT_GRACE
+        )
 
     def next_deadline(self, now: float) -> float:
+        """Seconds until the next deadline (start-up, run, linger after the report, a kill's
+        confirmation, the pipes' grace after the exit); <= 0: it has passed."""
         if self.kill_sent is not None:
             return self.kill_sent + _KILL_GRACE - now if self.exit_status is None else _EXIT_GRACE
         if self.exit_status is not None:
@@ -1371,6 +1441,7 @@ class _JobRun:
         return self.ready_at + self.job.timeout - now
 
     def on_deadline(self, now: float) -> None:
+        """The deadline passed: kill the job for the phase it is in (nothing once it exited)."""
         if self.exit_status is not None:
             return
         if self.ready_at is None:
@@ -1396,13 +1467,13 @@ class _JobRun:
     def on_data(self, tag: str, data: bytes, now: float) -> None:
         if tag == "rep":
             self.report_total += len(data)
-            if self.report_total > 1 << 20:
+            if self.report_total > proto.REPORT_MAX:
                 self.tamper.append("flooded the report channel")
                 self._kill("tamper", now)
                 return
             self.report += data
-            while b"\n" in self.report:
-                line, _, rest = self.report.partition(b"\n")
+            while proto.END in self.report:
+                line, _, rest = self.report.partition(proto.END)
                 self.report = bytearray(rest)
                 self._on_report(bytes(line), now)
             return
@@ -1416,33 +1487,28 @@ class _JobRun:
             self._kill("output", now)
 
     def _on_report(self, line: bytes, now: float) -> None:
-        tag, _, rest = line.partition(b" ")
-        text = rest.decode("utf-8", "replace")
-        if tag == b"R" and not rest and self.ready_at is None:
+        tag, rest = proto.split_report(line)
+        text = rest.decode(proto.ENCODING, "replace")
+        if tag == proto.READY and not rest and self.ready_at is None:
             self.ready_at = now
-        elif tag == b"P":
+        elif tag == proto.PASS:
             if secrets.compare_digest(rest, self.token.encode()) and self.ready_at is not None:
                 self.passed = True
                 self.finished_at = self.finished_at or now
             else:
                 self.tamper.append("forged a pass on the report channel")
-        elif tag == b"F":
-            try:
-                payload = json.loads(text)
-                detail = str(payload.get("detail", ""))
-                phase = str(payload.get("phase", ""))
-            except (ValueError, AttributeError):
-                detail, phase = text, ""
-            if phase == "setup":
+        elif tag == proto.FAILED:
+            phase, detail = proto.parse_failure(text)
+            if phase == proto.PHASE_SETUP:
                 self.setup_error = self.setup_error or detail
             self.failures.append(detail)
             self.finished_at = self.finished_at or now
-        elif tag == b"T":
+        elif tag == proto.TAMPER:
             self.tamper.append(text)
-        elif tag == b"L":
+        elif tag == proto.LIMIT:
             self.limit = self.limit or text
             self._kill("limit", now)
-        elif tag == b"S" and self.ready_at is None:
+        elif tag == proto.SETUP_ERROR and self.ready_at is None:
             self.setup_error = text
         else:
             self.tamper.append("wrote to the report channel")
@@ -1457,7 +1523,7 @@ class _JobRun:
             round(seconds, 6),
             self.out.decode("utf-8", "replace"),
             self.err.decode("utf-8", "replace"),
-            str(self.info.get("isolation", label)),
+            str(self.info.get(proto.INFO_ISOLATION, label)),
         )
 
     def _verdict(self) -> tuple[Status, str]:
