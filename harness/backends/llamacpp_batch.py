@@ -305,7 +305,7 @@ class BatchDecoder:
         if piece is None:
             buf = self._piece_buffer
             n = self.lib.llama_token_to_piece(self.vocab, token, buf, 32, 0, False)
-            piece = self._pieces[token] = bytes(buf[:n])
+            piece = self._pieces[token] = buf.raw[:n]
         return piece
 
     def _text(self, seq: _Seq) -> bytes:
