@@ -79,8 +79,8 @@ class LlamaCppOptions(FormatOptions):
 class LlamaCppBackend(Backend):
     name = "llamacpp"
     default_batch_size = 8
-    """llama.cpp decodes one sequence at a time here; the batch only sets how often the
-    runner's progress bar moves."""
+    """Requests decoded together in one llama.cpp context (`llamacpp_batch`); 1 decodes them
+    one at a time through `Llama.create_completion`."""
     options_class = LlamaCppOptions
     options: LlamaCppOptions
     requires = ("llama_cpp", "pip install 'harness[llamacpp]'")
