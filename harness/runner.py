@@ -36,18 +36,7 @@ from harness.types import (
     Score,
 )
 
-# make_request, role_sampling and generate_missing live in harness.generate (below the tasks
-# and the lm-eval bridge, which share them); they stay importable from here.
-__all__ = [
-    "RunResult",
-    "build_requests",
-    "config_sampling",
-    "generate_missing",
-    "make_request",
-    "resolve_tasks",
-    "role_sampling",
-    "run",
-]
+__all__ = ["RunResult", "build_requests", "config_sampling", "resolve_tasks", "run"]
 
 
 @dataclass

@@ -381,7 +381,7 @@ def bare_backend(text: str) -> OpenAIBackend:
 
 
 def test_r1_by_id_gets_the_r1_format_and_sampling_in_the_request():
-    from harness.runner import role_sampling
+    from harness.generate import role_sampling
 
     backend = bare_backend("openai:deepseek-ai/DeepSeek-R1-Distill-Qwen-7B@http://127.0.0.1:9/v1")
     sampling = role_sampling(backend.spec)

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from harness.backends.base import weights_fingerprint
+from harness.generate import make_request
 from harness.models import parse_spec
-from harness.runner import make_request
 from harness.store import cache_key
 from harness.types import Message, Problem, Sampling
 

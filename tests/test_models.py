@@ -195,7 +195,7 @@ def test_think_option_must_be_one_or_zero():
 
 
 def test_openai_think_is_part_of_the_cache_key():
-    from harness.runner import make_request
+    from harness.generate import make_request
     from harness.types import Message, Problem
 
     problem = Problem(id="p", task="t", question="q", answer="1")
