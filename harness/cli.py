@@ -40,6 +40,45 @@ def _fmt(x: float | None, digits: int = 3) -> str:
     return "-" if x is None else f"{x:.{digits}f}"
 
 
+def print_ood(metrics: dict[str, Any]) -> None:
+    """Per task and perturbation kind: accuracy on the variants, the paired change against
+    their parents (95% CI), and teacher-student retention there (only runs with variants)."""
+    rows = [
+        (task, kind, e)
+        for task, m in metrics["tasks"].items()
+        for kind, e in ((m.get("ood") or {}).get("kinds") or {}).items()
+    ]
+    if not rows:
+        return
+    table = Table(title="perturbed variants (delta: vs their own parents)", title_justify="left")
+    for col in (
+        "task",
+        "kind",
+        "teacher acc",
+        "student acc",
+        "student delta",
+        "delta 95% CI",
+        "retention",
+        "n",
+    ):
+        table.add_column(col, justify="left" if col in ("task", "kind") else "right")
+    for task, kind, e in rows:
+        t, s = e.get("teacher") or {}, e.get("student") or {}
+        ci = s.get("delta_ci95")
+        delta = s.get("delta")
+        table.add_row(
+            escape(task),
+            escape(kind),
+            _fmt(t.get("accuracy")),
+            _fmt(s.get("accuracy")),
+            "-" if delta is None else f"{delta:+.3f}",
+            f"{ci[0]:+.3f}..{ci[1]:+.3f}" if ci else "-",
+            _fmt((e.get("paired") or {}).get("retention")),
+            str(s.get("n", t.get("n", "-"))),
+        )
+    out.print(table)
+
+
 def print_summary(metrics: dict[str, Any], run_dir: Path) -> None:
     table = Table(title=f"run {escape(metrics['run']['run_id'])}", title_justify="left")
     for col in (
@@ -73,6 +112,7 @@ def print_summary(metrics: dict[str, Any], run_dir: Path) -> None:
             str(s.get("missing", 0) + t.get("missing", 0)),
         )
     out.print(table)
+    print_ood(metrics)
     lost = [
         f"{task} {role} {m[role]['sandbox_errors']}"
         for task, m in metrics["tasks"].items()
@@ -273,6 +313,82 @@ def tasks_cmd(
         kind = o.type + (f" >= {o.low:g}" if o.low is not None else "")
         shown.add_row(escape(label), kind, escape(default), escape(text))
     out.print(shown)
+
+
+@app.command()
+def perturb(
+    task: Annotated[
+        str | None, typer.Option("--task", help="task spec(s), comma-separated, e.g. gsm8k")
+    ] = None,
+    kinds: Annotated[str, typer.Option(help="perturbation kinds, comma-separated, or all")] = "all",
+    per_problem: Annotated[int, typer.Option(help="variants per problem and kind", min=1)] = 1,
+    seed: Annotated[int, typer.Option(help="the same seed gives the same variants")] = 0,
+    output: Annotated[Path | None, typer.Option("--out", help="JSON Lines file to write")] = None,
+    limit: Annotated[int | None, typer.Option(help="first N problems of each task", min=1)] = None,
+    originals: Annotated[
+        bool, typer.Option(help="write the original problems too (the parents of the variants)")
+    ] = True,
+    data_dir: Annotated[str | None, typer.Option(help="local data folder")] = None,
+    list_kinds: Annotated[bool, typer.Option("--list", help="list the kinds and stop")] = False,
+) -> None:
+    """Write perturbed variants of a task's problems (answers recomputed, lineage kept), to
+    evaluate with `harness run --tasks file:OUT`; or run them in place with `run --perturb`."""
+    from harness.perturb import (
+        KINDS,
+        context_for,
+        parse_kinds,
+        perturb_problems,
+        skip_summary,
+        write_rows,
+    )
+    from harness.tasks import DataSource, get_task, split_task_list
+
+    if list_kinds:
+        table = Table(title="perturbation kinds", title_justify="left")
+        for col in ("kind", "tasks", "gold", "description"):
+            table.add_column(col)
+        for name in KINDS.names():
+            cls = KINDS.load(name)
+            gold = "kept" if cls.preserves_answer else "recomputed"
+            table.add_row(name, ", ".join(cls.tasks), gold, escape(cls.description))
+        out.print(table)
+        return
+    if not task:
+        raise HarnessError("harness perturb: name the task with --task (e.g. --task gsm8k)")
+    if output is None:
+        raise HarnessError("harness perturb: name the file to write with --out variants.jsonl")
+    names, per = parse_kinds(kinds)
+    source = DataSource.resolve(data_dir)
+    rows: list[dict[str, Any]] = []
+    table = Table(title=f"variants (seed {seed})", title_justify="left")
+    for col in ("task", "kind", "problems", "covered", "variants", "skipped (most common)"):
+        table.add_column(col, justify="left" if col in ("task", "kind") else "right")
+    for spec in split_task_list(task):
+        t = get_task(spec)
+        got = t.load(source, limit)
+        ctx = context_for(t, got.problems)
+        outcome = perturb_problems(
+            got.problems, ctx, names, per_problem=per or per_problem, seed=seed
+        )
+        if originals:
+            rows += [{**p.to_dict(), "task": t.spec} for p in ctx.pool]
+        rows += [{**v.to_dict(), "task": t.spec} for v in outcome.variants]
+        for kind in names:
+            made = sum(v.perturbation == kind for v in outcome.variants)
+            table.add_row(
+                escape(t.spec),
+                kind,
+                str(outcome.attempted[kind]),
+                str(outcome.covered(kind)),
+                str(made),
+                escape(skip_summary(outcome, kind, top=2)),
+            )
+    write_rows(output, rows)
+    out.print(table)
+    out.print(
+        f"{len(rows)} rows written to {escape(str(output))}; evaluate them with "
+        f"`harness run --tasks file:{escape(str(output))}`"
+    )
 
 
 @app.command()

@@ -89,6 +89,13 @@ class RunConfig(BaseModel):
     )
     """Task specs; empty means the offline default: chains plus every real set found locally."""
     limit: int | None = flag(None, help="first N problems of each task")
+    perturb: str | None = flag(
+        None,
+        help="also evaluate variants of each problem: kinds, e.g. numeric,distractor[,per=2] "
+        "or all (see `harness perturb --list`)",
+    )
+    """Perturbation kinds whose variants run beside the originals (seeded by --seed); headline
+    figures count originals only, the ood section compares each variant with its parent."""
     samples: int = flag(1, help="samples per problem")
     seed: int = flag(0, help="sampling seed")
     max_new_tokens: int | None = flag(None, help="override both models' limit")

@@ -21,6 +21,7 @@ from harness.errors import HarnessError, Interrupted
 from harness.generate import generate_missing, make_request, role_sampling
 from harness.metrics import MetricOptions, compute_metrics
 from harness.models import ModelSpec, parse_spec
+from harness.perturb import context_for, parse_kinds, perturb_problems, skip_summary
 from harness.store import GenerationCache, RunDir, default_cache_dir, prompt_digest
 from harness.tasks import REGISTRY as TASKS
 from harness.tasks import DataSource, Task, get_task
@@ -170,13 +171,14 @@ def run(config: RunConfig, *, progress: bool = True) -> RunResult:
     if config.samples > 1 and config.temperature == 0:
         warn(f"greedy decoding with --samples {config.samples} gives identical samples")
 
+    kinds, per = parse_kinds(config.perturb) if config.perturb else ([], None)
     loaded: dict[str, list[Problem]] = {}
     for task in tasks:
         got = task.load(source, config.limit)
         if not got.problems:
             raise HarnessError(f"task {task.spec}: no problems loaded from {got.source}")
         info(f"{task.spec}: {len(got.problems)} problems from {got.source}")
-        loaded[task.spec] = got.problems
+        loaded[task.spec] = got.problems + _variants(task, got.problems, kinds, per, config.seed)
 
     cache_dir = Path(config.cache_dir).expanduser() if config.cache_dir else default_cache_dir()
     cache = GenerationCache(cache_dir / "generations.sqlite")
@@ -266,6 +268,28 @@ def run(config: RunConfig, *, progress: bool = True) -> RunResult:
     run_dir.write_records(records)
     run_dir.write_metrics(metrics)
     return RunResult(run_dir.path, records, metrics)
+
+
+def _variants(
+    task: Task, problems: list[Problem], kinds: list[str], per: int | None, seed: int
+) -> list[Problem]:
+    """The task's perturbed variants under `--perturb` (none without it), with one line per
+    kind saying how many originals it covered and why it skipped the others."""
+    if not kinds:
+        return []
+    ctx = context_for(task, problems)
+    outcome = perturb_problems(problems, ctx, kinds, per_problem=per or 1, seed=seed)
+    for kind in kinds:
+        covered, tried = outcome.covered(kind), outcome.attempted[kind]
+        if not covered and all(k != kind or "does not apply" in why for k, why in outcome.skipped):
+            continue  # a kind for other tasks: nothing to say about this one
+        made = sum(v.perturbation == kind for v in outcome.variants)
+        why = skip_summary(outcome, kind)
+        info(
+            f"{task.spec}: {kind} variants of {covered}/{tried} problems ({made} in all)"
+            + (f"; skipped {why}" if why else "")
+        )
+    return outcome.variants
 
 
 def _run_role_task(

@@ -37,6 +37,20 @@ class Problem:
     perturbation: str | None = None
     perturb_seed: int | None = None
 
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready row (what `harness perturb` writes and the `file` task reads back)."""
+        d = dataclasses.asdict(self)
+        d["choices"] = list(self.choices)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Problem:
+        names = {f.name for f in dataclasses.fields(cls)}
+        d = {k: v for k, v in d.items() if k in names}
+        d["choices"] = tuple(d.get("choices") or ())
+        d["meta"] = dict(d.get("meta") or {})
+        return cls(**d)
+
 
 @dataclass(frozen=True)
 class Sampling:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 from collections.abc import Iterator
@@ -251,6 +252,60 @@ def test_batched_decoding_gives_what_one_request_at_a_time_gives(tmp_path: Path)
             assert max(abs(x - y) for x, y in zip(a.logprobs, b.logprobs, strict=True)) < 1e-4
         else:
             assert a.logprobs is None and b.logprobs is None
+
+
+@pytest.mark.slow
+def test_a_shared_few_shot_prefix_is_read_once_with_the_same_results(tmp_path: Path) -> None:
+    """Prompts that open with the same few-shot block: the batch reads it once and copies it
+    into each sequence (slots reused), and gives what one request at a time gives."""
+    from harness.backends import llamacpp_batch
+    from harness.backends.llamacpp import LlamaCppBackend
+
+    shots = "\n\n".join(
+        f"Q: A box holds {n} pens and {n + 3} pencils. How many items?\nA: {n} + {n + 3} = "
+        f"{2 * n + 3}. The answer is {2 * n + 3}."
+        for n in range(2, 9)
+    )
+    tails = ["4 pens and 9 pencils", "10 pens and 1 pencil", "6 pens and 6 pencils", "a pen"]
+    reqs = [
+        req(f"{shots}\n\nQ: A box holds {t}. How many items?\nA:", role="raw", max_new_tokens=m)
+        for t, m in zip(tails + tails[:1], (20, 28, 12, 24, 16), strict=True)
+    ]
+    reqs[1] = dataclasses.replace(
+        reqs[1], sampling=dataclasses.replace(reqs[1].sampling, logprobs=True)
+    )
+    seq = LlamaCppBackend(parse_spec("llamacpp:smollm2-135m#batch_size=1"), cache_dir=tmp_path)
+    try:
+        one = dict(seq.stream(reqs))
+        prompts = [seq.tokens(r) for r in reqs]
+    finally:
+        seq.close()
+    shared = llamacpp_batch.shared_prefix(prompts)
+    assert len(shared) >= llamacpp_batch.SHARED_MIN and len(shared) < min(map(len, prompts))
+    bat = LlamaCppBackend(parse_spec("llamacpp:smollm2-135m#batch_size=3"), cache_dir=tmp_path)
+    try:
+        together = dict(bat.stream(reqs))
+    finally:
+        bat.close()
+    for i in range(len(reqs)):
+        a, b = one[i], together[i]
+        assert (b.text, b.finish_reason, b.completion_tokens) == (
+            a.text,
+            a.finish_reason,
+            a.completion_tokens,
+        ), i
+    assert one[1].logprobs and together[1].logprobs
+    assert (
+        max(abs(x - y) for x, y in zip(one[1].logprobs, together[1].logprobs, strict=True)) < 1e-4
+    )
+
+
+def test_shared_prefix_leaves_each_prompt_a_token_of_its_own() -> None:
+    from harness.backends.llamacpp_batch import shared_prefix
+
+    assert shared_prefix([[1, 2, 3, 4], [1, 2, 3, 5], [1, 2, 3, 4, 6]]) == [1, 2, 3]
+    assert shared_prefix([[1, 2, 3], [1, 2, 3, 4]]) == [1, 2]
+    assert shared_prefix([[7, 1], [8, 1]]) == []
 
 
 @pytest.mark.slow

@@ -36,6 +36,8 @@ NOT_SELF_GRADED: dict[str, str] = {
     "math": "no local copy of MATH's test split in the data folder (hub only); math500 is the "
     "same format through the same grader",
     "lmeval": "needs an lm-eval task to name, and lm-eval scores it: tests/test_lmeval_bridge.py",
+    "file": "reads the user's own file: tests/test_perturb_framework.py grades reference "
+    "answers through each of its graders and a variant file of every kind",
 }
 GRADED = [name for name in REGISTRY if name not in NOT_SELF_GRADED]
 CODE_TASKS = tuple(name for name in GRADED if get_task(name).kind == "code")

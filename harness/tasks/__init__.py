@@ -37,6 +37,7 @@ TASKS = Registry[Task](
         "logiqa": "harness.tasks.logiqa:LogiQA",
         "bbh": "harness.tasks.bbh:BBH",
         "lmeval": "harness.tasks.lmeval:LMEvalTask",
+        "file": "harness.tasks.file:FileTask",
     },
     group="harness.tasks",
     hint="run `harness tasks`",
@@ -54,6 +55,10 @@ def split_options(spec: str, name: str, text: str, positional: str | None) -> di
     """`key=value,key=value` (and one bare value for the task's positional option, if it has
     one) as a dict of strings in the order written; one line for anything else."""
     options: dict[str, str] = {}
+    if positional and "#" in text.split(",", 1)[0]:
+        # `file:PATH#key=value,...`: the positional value, then its options after the '#'.
+        head, _, text = text.partition("#")
+        options[positional] = head.strip()
     for part in (p.strip() for p in text.split(",")):
         if not part:
             continue
@@ -76,9 +81,9 @@ def split_options(spec: str, name: str, text: str, positional: str | None) -> di
 
 
 def get_task(spec: str) -> Task:
-    """`name`, `name:key=value,key=value`, or `name:value[,key=value]` for a task with a
-    positional option (`bbh:navigate` sets bbh's subtask, `lmeval:gsm8k` names the lm-eval
-    task)."""
+    """`name`, `name:key=value,key=value`, or `name:value[,key=value]` (also written
+    `name:value#key=value`) for a task with a positional option (`bbh:navigate` sets bbh's
+    subtask, `lmeval:gsm8k` names the lm-eval task, `file:my.jsonl#grader=math` a file)."""
     name, _, opts = spec.strip().partition(":")
     name = name.strip().lower()
     cls = task_class(name)

@@ -29,7 +29,7 @@ def _problem(row: dict, where: str) -> Problem:
         answer=gold,
         reference=letter_reference(gold),
         choices=tuple(texts),
-        meta={"labels": labels},
+        meta={"dataset_labels": labels},
     )
 
 

@@ -19,11 +19,13 @@ from harness.errors import HarnessError
 from harness.hub import hub_unreachable
 from harness.options import NoOptions, parse_options
 from harness.prompts import (
+    ANSWER_FORMATS,
     CHOICE_INSTRUCTION,
     CODE_INSTRUCTION,
     PROMPT_STYLES,
     R1_MATH_INSTRUCTION,
     STATED_CONFIDENCE_INSTRUCTION,
+    choice_instruction,
 )
 from harness.tasks.grading.extract import (
     LETTERS,
@@ -44,9 +46,13 @@ class Verdict:
     detail: str = ""
 
 
-def format_choices(choices: tuple[str, ...] | list[str]) -> str:
-    """Options as `(A) text` lines, the form the extractors read back."""
-    return "\n".join(f"({LETTERS[i]}) {text}" for i, text in enumerate(choices))
+def format_choices(
+    choices: tuple[str, ...] | list[str], labels: Sequence[str] | None = None
+) -> str:
+    """Options as `(A) text` lines, the form the extractors read back; `labels` replaces the
+    letters (an `options` variant's `1`, `2`, ... or `I`, `II`, ...)."""
+    shown = list(labels) if labels else list(LETTERS[: len(choices)])
+    return "\n".join(f"({shown[i]}) {text}" for i, text in enumerate(choices))
 
 
 @dataclass(frozen=True)
@@ -277,16 +283,23 @@ class Task(ABC):
     def render(self, problem: Problem) -> str:
         """The problem as the model reads it: the question, then its options if it has any."""
         if problem.choices:
-            return f"{problem.question}\n\n{format_choices(problem.choices)}"
+            # Labels other than A, B, ... only where an `options` variant chose them.
+            labels = problem.meta.get("labels") if problem.meta.get("label_style") else None
+            return f"{problem.question}\n\n{format_choices(problem.choices, labels)}"
         return problem.question
 
     def instruction(self, problem: Problem) -> str:
-        """The `r1` style's closing instruction for this kind of answer."""
+        """The `r1` style's closing instruction for this kind of answer; a variant may ask for
+        another answer form (`meta["answer_format"]`) or option labels (`meta["label_style"]`)."""
+        form = problem.meta.get("answer_format", "boxed")
         if self.kind == "choice":
-            return CHOICE_INSTRUCTION
+            label = problem.meta.get("label_style", "letter")
+            if label == "letter" and form == "boxed":
+                return CHOICE_INSTRUCTION
+            return choice_instruction(label, form)
         if self.kind == "code":
             return CODE_INSTRUCTION
-        return R1_MATH_INSTRUCTION
+        return ANSWER_FORMATS.get(form, R1_MATH_INSTRUCTION)
 
     def prompt(self, problem: Problem, style: str = "r1") -> list[Message]:
         """r1: zero-shot, no system prompt, the kind's closing instruction; plain: the problem

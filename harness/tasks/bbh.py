@@ -8,18 +8,22 @@ exact match: an option letter, True/False, Yes/No, valid/invalid, a number, a wo
 Three items have a gold written as text because the dataset split their options at commas
 (movie_recommendation "Monsters, Inc"; ruin_names "dearth, wind, & fire" and "rita, sue and
 bob poo"): they are graded by text, and no option letter can match them.
+
+An `options` variant of a multiple-choice item rewrites the input's `Options:` block in its new
+order and labels (`relabel_options`); its gold stays the letter of the gold's position, and an
+answer given in the shown labels (`3`, `III`) is read back as that letter.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import HarnessError
 from harness.options import option
-from harness.prompts import CHOICE_INSTRUCTION, R1_MATH_INSTRUCTION
+from harness.prompts import CHOICE_INSTRUCTION, R1_MATH_INSTRUCTION, choice_instruction
 from harness.tasks.base import DataSource, HubSplit, Loaded, Task, read_json
 from harness.tasks.grading.choice import label_of, last_label, norm_text
 from harness.tasks.grading.extract import (
@@ -32,6 +36,7 @@ from harness.tasks.grading.extract import (
     unwrap_latex,
 )
 from harness.tasks.grading.numeric import parse_number
+from harness.tasks.multiple_choice import shown_labels
 from harness.types import Message, Problem
 
 # The BIG-Bench-Hard data as a hub dataset (one config per subtask, split "test"); this commit
@@ -93,6 +98,29 @@ def parse_options(text: str) -> tuple[str, ...]:
     return tuple(out)
 
 
+def relabel_options(text: str, choices: Sequence[str], labels: Sequence[str]) -> str | None:
+    """The input with its `Options:` block rewritten as `(label) text` lines (an `options`
+    variant's new order and labels), the text around it kept; None when the input has no
+    block of as many `(A) ...` lines as there are choices."""
+    head, found, tail = text.partition("Options:")
+    if not found or len(choices) != len(labels):
+        return None
+    lines = tail.split("\n")
+    i = 0
+    while i < len(lines) and not lines[i].strip():
+        i += 1
+    start = i
+    while i < len(lines) and i - start < len(LETTERS):
+        m = _OPTION.match(lines[i].strip())
+        if not m or m.group(1) != LETTERS[i - start]:  # the block `parse_options` reads
+            break
+        i += 1
+    if i - start != len(choices):
+        return None
+    block = [f"({label}) {choice}" for label, choice in zip(labels, choices, strict=True)]
+    return head + found + "\n".join([*lines[:start], *block, *lines[i:]])
+
+
 def normalize(kind: str, answer: str) -> str | None:
     """An answer in its type's canonical form, or None when it is not of that type."""
     if kind in ("bool", "yesno", "validity"):
@@ -111,11 +139,17 @@ def normalize(kind: str, answer: str) -> str | None:
     raise ValueError(f"unknown BBH answer type {kind}")
 
 
-def extract_typed(text: str, kind: str, choices: tuple[str, ...]) -> Extraction | None:
+def extract_typed(
+    text: str,
+    kind: str,
+    choices: tuple[str, ...],
+    labels: Sequence[str] | None = None,
+) -> Extraction | None:
     """Stated answers first (boxed, final-answer phrase, Answer: line) read as the subtask's
-    type; then the type's lenient fallback (the last label or number in the text)."""
+    type; then the type's lenient fallback (the last label or number in the text). `labels`:
+    the option labels an `options` variant shows instead of letters."""
     if kind == CHOICE:
-        return extract_choice(text, choices)
+        return extract_choice(text, choices, labels=labels)
     for answer, rule in stated_answers(text):
         norm = normalize(kind, answer)
         if norm is not None:
@@ -240,7 +274,11 @@ class BBH(Task):
 
     def instruction(self, problem: Problem) -> str:
         if problem.meta.get("answer_type") == CHOICE:
-            return CHOICE_INSTRUCTION
+            label = problem.meta.get("label_style", "letter")
+            form = problem.meta.get("answer_format", "boxed")
+            if label == "letter" and form == "boxed":
+                return CHOICE_INSTRUCTION
+            return choice_instruction(label, form)
         return R1_MATH_INSTRUCTION
 
     def prompt(self, problem: Problem, style: str = "r1") -> list[Message]:
@@ -268,7 +306,9 @@ class BBH(Task):
         return extract_final_answer(text)
 
     def extract_answer(self, text: str, problem: Problem) -> Extraction | None:
-        return extract_typed(text, problem.meta["answer_type"], problem.choices)
+        kind = problem.meta["answer_type"]
+        labels = shown_labels(problem) if kind == CHOICE else None
+        return extract_typed(text, kind, problem.choices, labels)
 
     def grade(self, answer: str, problem: Problem) -> bool:
         kind = problem.meta["answer_type"]

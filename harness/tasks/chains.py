@@ -8,6 +8,13 @@ The operation chain depends only on (seed, depth, index); the family changes onl
 so the same chain in two families is a paired comparison. Answers are computed, never typed.
 Options (`ChainsOptions`): depth=1-12 (or one number), family=shop+bank (any of FAMILIES),
 n=<per depth and family>, seed=<int>.
+
+`HELD_OUT` families are a second set of tellings kept apart from `FAMILIES`: the `surface`
+perturbation retells a chain in one of them, and the failure classifier reads a chain solved in
+`FAMILIES` but failed in `HELD_OUT` (at the same depth) as a mismatch of form. They are never in
+the default family list, so no default run, few-shot or tuning set sees them; a user may still
+name one explicitly (`chains:family=factory`) to run it as a task of its own, which gives the
+same text as the `surface` variant of that chain (same per-family surface seed).
 """
 
 from __future__ import annotations
@@ -118,6 +125,88 @@ FAMILIES: dict[str, Family] = {
 }
 
 
+HELD_OUT: dict[str, Family] = {
+    f.name: f
+    for f in (
+        Family(
+            "factory",
+            "A warehouse holds {v} {goods}.",
+            "A truck unloads {k} more {goods} at the warehouse.",
+            "A forklift ships {k} of the {goods} out of the warehouse.",
+            "A night shift keeps producing until the warehouse holds {k} times as many {goods} as "
+            "before.",
+            "The {goods} are split evenly over {k} loading bays, and only one bay's share stays "
+            "in the warehouse.",
+            "How many {goods} are in the warehouse now?",
+            {
+                "goods": (
+                    "crates of bolts",
+                    "boxes of tiles",
+                    "pallets of bricks",
+                    "rolls of cable",
+                    "drums of paint",
+                )
+            },
+        ),
+        Family(
+            "library",
+            "A library owns {v} {books}.",
+            "A donor gives the library {k} more {books}.",
+            "The library sells {k} of its {books} at a book fair.",
+            "After a large purchase, the library owns {k} times as many {books} as before.",
+            "The {books} are divided equally among {k} branch libraries, and this library keeps "
+            "one share.",
+            "How many {books} does the library own now?",
+            {"books": ("novels", "atlases", "cookbooks", "poetry books", "comic books")},
+        ),
+        Family(
+            "bakery",
+            "{baker} bakes {v} {pastry} in the morning.",
+            "{baker} takes {k} more {pastry} out of the oven.",
+            "{baker} sells {k} of the {pastry} to a coffee shop.",
+            "A large order arrives, and {baker} bakes until there are {k} times as many {pastry} "
+            "as before.",
+            "{baker} packs the {pastry} equally into {k} boxes and keeps only one box.",
+            "How many {pastry} does {baker} have now?",
+            {
+                "baker": ("Priya", "Omar", "Sofia", "Dmitri", "Grace"),
+                "pastry": ("muffins", "bagels", "croissants", "scones", "cinnamon rolls"),
+            },
+        ),
+        Family(
+            "parking",
+            "A parking garage has {v} cars parked in it.",
+            "During the next hour, {k} more cars drive in and park.",
+            "During the next hour, the number of parked cars goes down by {k}.",
+            "As a concert begins nearby, the number of parked cars grows to {k} times what it was.",
+            "The parked cars are split into {k} equal groups, and every group but one drives away.",
+            "How many cars are parked in the garage now?",
+            {},
+        ),
+        Family(
+            "game",
+            "{player} starts a board game with {v} points.",
+            "{player} lands on a bonus square and wins {k} points.",
+            "{player} pays a penalty, and {player}'s score goes down by {k}.",
+            "A lucky card multiplies {player}'s score by {k}.",
+            "An unlucky card divides {player}'s score by {k}.",
+            "How many points does {player} have now?",
+            {"player": ("Noor", "Felix", "Yuki", "Mateo", "Hannah")},
+        ),
+    )
+}
+"""Tellings held out from every default run (see the module docstring): the `surface`
+perturbation's families. Never merge them into FAMILIES or use them as in-family examples."""
+
+
+def family_named(name: str) -> Family:
+    """A default or held-out family by name (a held-out one only when asked for by name)."""
+    found = FAMILIES.get(name) or HELD_OUT.get(name)
+    if found is None:
+        raise HarnessError(f"chains: unknown family {name}; known: {', '.join(FAMILIES)}")
+    return found
+
+
 def make_chain(rng: random.Random, depth: int) -> tuple[int, list[Op]]:
     """A start value and `depth` operations whose every intermediate is a positive integer."""
     start = rng.randint(5, 60)
@@ -186,13 +275,14 @@ def _parse_depths(text: str) -> list[int]:
 def _parse_families(text: str) -> list[Family]:
     """`shop+bank` as those families, or one line naming the unknown ones."""
     names = text.split("+")
-    unknown = [n for n in names if n not in FAMILIES]
+    unknown = [n for n in names if n not in FAMILIES and n not in HELD_OUT]
     if unknown:
+        hint = suggest(unknown[0], list(FAMILIES)) or suggest(unknown[0], list(HELD_OUT))
         raise HarnessError(
-            f"chains: unknown family {', '.join(unknown)}{suggest(unknown[0], list(FAMILIES))}; "
-            f"known: {', '.join(FAMILIES)}"
+            f"chains: unknown family {', '.join(unknown)}{hint}; "
+            f"known: {', '.join(FAMILIES)} (held out, by name only: {', '.join(HELD_OUT)})"
         )
-    return [FAMILIES[n] for n in names]
+    return [family_named(n) for n in names]
 
 
 @dataclass(frozen=True)
@@ -205,7 +295,9 @@ class ChainsOptions:
         f"chain depths: one number or a range A-B within {MIN_DEPTH}-{MAX_DEPTH}",
     )
     family: str = option(
-        "+".join(FAMILIES), f"surface families joined by '+': any of {', '.join(FAMILIES)}"
+        "+".join(FAMILIES),
+        f"surface families joined by '+': any of {', '.join(FAMILIES)}, or a held-out one "
+        f"named explicitly ({', '.join(HELD_OUT)}; never in the default)",
     )
     n: int = option(2, "problems per depth and family", low=1)
     seed: int = option(0, "generator seed: the same seed gives the same problems", low=0)
@@ -255,7 +347,7 @@ class Chains(Task):
         return Problem(
             id=f"chains-s{self.seed}-d{depth}-{family}-{index}",
             task=self.name,
-            question=tell(FAMILIES[family], start, ops, surface_rng),
+            question=tell(family_named(family), start, ops, surface_rng),
             answer=str(answer),
             reference=reference,
             subset=family,

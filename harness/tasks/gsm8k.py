@@ -50,6 +50,8 @@ def _problem(index: int, row: dict, where: str) -> Problem:
         meta={
             "calculations": len(_CALC.findall(solution)),
             "lines": len(body.strip().splitlines()),
+            # The raw solution, calculator annotations kept: what `numeric`/`compose` recompute.
+            "solution": solution,
         },
     )
 

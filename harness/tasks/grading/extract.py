@@ -12,9 +12,10 @@ correct option is X", a "**Final Answer**" heading), `answer_line` ("Answer: X",
 `last_math` (lenient: the last `$...$` / `\\(...\\)` of a math answer), `last_number`
 (lenient), `bare_option` (an answer that is only an option letter: `B.`, `**B**`, `(B) 15
 apples`), `option_text` (an option's text instead of its letter), `last_option` (lenient: the
-last "(C)" anywhere), `last_label` (lenient: the last True/False, Yes/No ...), `code_block`
-(the last complete fenced python block), `continuation` (HumanEval: the text goes on from the
-prompt), `bare_code` (lenient: unfenced text that compiles).
+last "(C)" anywhere; for an `options` variant the option rules read its shown labels, `3`
+or `III`, and give the position letter), `last_label` (lenient: the last True/False, Yes/No
+...), `code_block` (the last complete fenced python block), `continuation` (HumanEval: the
+text goes on from the prompt), `bare_code` (lenient: unfenced text that compiles).
 
 Every rule runs in time linear in the text (no nested quantifiers over the same characters,
 brace matching and code fences in one pass), so a hostile 100 KB output cannot stall a run.
@@ -22,11 +23,13 @@ brace matching and code fences in one pass), so a hostile 100 KB output cannot s
 
 from __future__ import annotations
 
+import functools
 import re
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
+from harness.errors import HarnessError
 from harness.reasoning import (  # noqa: F401 - re-exported: the extractors' public names
     LEAKED_TURN,
     MINUS_SIGNS,
@@ -587,13 +590,116 @@ def last_option(text: str, letters: str) -> str | None:
     return next(filter(None, hits[-1])) if hits else None
 
 
-def extract_choice(text: str, options: Sequence[str], *, lenient: bool = True) -> Extraction | None:
+@dataclass(frozen=True)
+class _LabelPatterns:
+    """The regexes that read one set of shown option labels, compiled once per set."""
+
+    ruled_out: re.Pattern[str]
+    alone: re.Pattern[str]
+    bracketed: re.Pattern[str]
+    dotted: re.Pattern[str]
+    anywhere: re.Pattern[str]
+
+
+@functools.lru_cache(maxsize=64)
+def _label_patterns(labels: tuple[str, ...]) -> _LabelPatterns:
+    # Longest first, so `IV` is never read as `I` nor `12` as `1`.
+    alt = "|".join(re.escape(x) for x in sorted(set(labels), key=len, reverse=True))
+    return _LabelPatterns(
+        ruled_out=re.compile(
+            rf"\b(?:not|rather than|instead of|isn't|is not|and not)\s+(?:option\s+)?"
+            rf"(?:\((?:{alt})\)|\[(?:{alt})\]|(?:{alt})\b)",
+            re.IGNORECASE,
+        ),
+        alone=re.compile(rf"[\(\[]?({alt})[\)\]]?\.?", re.I),
+        bracketed=re.compile(rf"[\(\[]({alt})[\)\]]", re.I),
+        dotted=re.compile(rf"({alt})[.):,]\s+"),
+        anywhere=re.compile(rf"\(({alt})\)|\b(?:[Oo]ption|[Cc]hoice)\s+({alt})\b"),
+    )
+
+
+def choice_label(answer: str, labels: Sequence[str]) -> int | None:
+    """The position of the shown label an answer names (`3`, `(III)`, `Option 2`, `iv`,
+    `IV. text`), for options shown with labels other than letters; None when it names none of
+    `labels`, or two. A bare or bracketed label matches in any case (`(iii)`), a label followed
+    by text only as shown (`III. text`), as `choice_letter` does for letters."""
+    pat = _label_patterns(tuple(labels))
+    s = unwrap_latex(answer).replace("**", "").strip().strip("*_").strip()
+    s = re.sub(r"^(?:option|choice)\s*(?:number\s*)?[:：#]?\s*", "", s, flags=re.I).strip()
+    s = pat.ruled_out.sub("", s.strip("*_").strip()).strip().rstrip(",;").strip()
+    upper = [x.upper() for x in labels]
+    alone = pat.alone.fullmatch(s)
+    if alone:
+        return upper.index(alone.group(1).upper())
+    m = pat.bracketed.match(s)
+    if m is None:
+        m = pat.dotted.match(s)
+    if m is None or pat.bracketed.search(s, m.end()):  # "(1) and (2)": two options named
+        return None
+    return upper.index(m.group(1).upper())
+
+
+def last_shown_label(text: str, labels: Sequence[str]) -> int | None:
+    """The position of the last `(3)` or `option III` anywhere: the lenient fallback for
+    options shown with labels other than letters (labels in their shown case only)."""
+    hits = _label_patterns(tuple(labels)).anywhere.findall(text)
+    return list(labels).index(next(filter(None, hits[-1]))) if hits else None
+
+
+def _are_letters(labels: Sequence[str]) -> bool:
+    return tuple(labels) == tuple(LETTERS[: len(labels)])
+
+
+def _extract_labelled(
+    text: str, options: Sequence[str], labels: Sequence[str], lenient: bool
+) -> Extraction | None:
+    """`extract_choice` for options shown with numbers or numerals: the label named is mapped
+    back to its position letter. An option letter is not one of the shown labels, so it is no
+    answer (never read as the option at that position); any other unmapped answer is returned
+    as written, as for letters."""
+    unmapped: Extraction | None = None
+    for answer, rule in stated_answers(text):
+        pos = choice_label(answer, labels)
+        if pos is not None:
+            return Extraction(LETTERS[pos], rule)
+        if options:
+            by_text = match_option_text(answer, options)
+            if by_text is not None:
+                return Extraction(by_text, "option_text")
+        if unmapped is None and choice_letter(answer, LETTERS) is None:
+            unmapped = Extraction(unwrap_latex(answer), rule)
+    if unmapped is not None:
+        return unmapped
+    first = drop_confidence_lines(text).strip().split("\n", 1)[0]
+    pos = choice_label(first, labels) if first else None
+    if pos is not None:
+        return Extraction(LETTERS[pos], "bare_option")
+    if lenient:
+        pos = last_shown_label(text, labels)
+        if pos is not None:
+            return Extraction(LETTERS[pos], "last_option", lenient=True)
+    return None
+
+
+def extract_choice(
+    text: str,
+    options: Sequence[str],
+    *,
+    lenient: bool = True,
+    labels: Sequence[str] | None = None,
+) -> Extraction | None:
     """An option letter from an answer: stated answers first (boxed, final-answer phrase,
     `Answer:`), read as a letter or as an option's text; then (lenient) the last `(C)`.
 
     A stated answer that names no option is returned as written, so a gold given as text (a
-    few BBH items) can still be compared.
+    few BBH items) can still be compared. `labels`: the labels the options were shown with (an
+    `options` variant's `1`, `2`, ... or `I`, `II`, ...); the answer is read in those and
+    returned as the letter of its position, the letter the gold is kept in.
     """
+    if labels is not None and not _are_letters(labels):
+        if options and len(labels) != len(options):
+            raise HarnessError(f"{len(labels)} option labels for {len(options)} options")
+        return _extract_labelled(text, options, labels, lenient)
     letters = option_letters(len(options)) if options else LETTERS
     unmapped: Extraction | None = None
     for answer, rule in stated_answers(text):
