@@ -370,11 +370,17 @@ def perturb(
         outcome = perturb_problems(
             got.problems, ctx, names, per_problem=per or per_problem, seed=seed
         )
+        if not outcome.variants:
+            from harness.console import warn
+
+            warn(f"{t.spec}: none of {', '.join(names)} made a variant of its problems")
         if originals:
             rows += [{**p.to_dict(), "task": t.spec} for p in ctx.pool]
         rows += [{**v.to_dict(), "task": t.spec} for v in outcome.variants]
         for kind in names:
             made = sum(v.perturbation == kind for v in outcome.variants)
+            if not made and KINDS.load(kind)().supports(ctx):
+                continue  # a kind for other tasks: no row
             table.add_row(
                 escape(t.spec),
                 kind,

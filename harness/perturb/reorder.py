@@ -133,8 +133,6 @@ def _reorder_chains(problem: Problem, rng: random.Random, kind: str) -> Problem 
         return chain
     seed, depth, index, start, ops = chain
     answer, _ = chains.solve(start, ops)
-    if str(answer) != problem.answer:
-        return Skip("chains problem's answer is not what the chain in its meta gives")
     name = str(problem.meta.get("family", ""))
     if name not in chains.FAMILIES and name not in chains.HELD_OUT:
         return Skip(f"chains problem's family '{name}' is not a known family")

@@ -22,8 +22,8 @@ _CHAIN_ID = re.compile(r"s(\d+)-d(\d+)-(\d+)")
 
 
 def chain_of(problem: Problem) -> tuple[int, int, int, int, list[chains.Op]] | Skip:
-    """(seed, depth, index, start, ops) of a chains problem as its meta records them, or why
-    they cannot be read."""
+    """(seed, depth, index, start, ops) of a chains problem as its meta records them, checked
+    against its answer, or why they cannot be read."""
     meta = problem.meta
     found = _CHAIN_ID.fullmatch(str(meta.get("chain_id", "")))
     if found is None:
@@ -36,6 +36,8 @@ def chain_of(problem: Problem) -> tuple[int, int, int, int, list[chains.Op]] | S
         return Skip("chains problem has no readable start and ops in its meta")
     if any(op.kind not in ("add", "sub", "mul", "div") for op in ops) or len(ops) != depth:
         return Skip("chains problem's ops in its meta are not a chain of its depth")
+    if str(chains.solve(start, ops)[0]) != problem.answer:
+        return Skip("chains problem's answer is not what the chain in its meta gives")
     return seed, depth, index, start, ops
 
 
@@ -56,8 +58,6 @@ class Surface(Perturbation):
             return chain
         seed, depth, index, start, ops = chain
         answer, reference = chains.solve(start, ops)
-        if str(answer) != problem.answer:
-            return Skip("chains problem's answer is not what the chain in its meta gives")
         here = problem.meta.get("family")
         names = [n for n in chains.HELD_OUT if n != here]
         family = rng.choice(names)
