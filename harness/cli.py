@@ -416,6 +416,47 @@ def export(
     out.print(f"{rows} rows written to {escape(str(path))}")
 
 
+@app.command()
+def classify(
+    run: Annotated[str, typer.Argument(help="run folder, or a run id under --runs")],
+    runs: Annotated[str, typer.Option(help="folder of run folders")] = "runs",
+    probe: Annotated[
+        bool, typer.Option(help="causal probes: extra student generations (decompose, familiarize)")
+    ] = False,
+    reference: Annotated[
+        Path | None,
+        typer.Option(help="distillation data (JSON Lines) for the OOD distance"),
+    ] = None,
+) -> None:
+    """Label each failed student item (mechanical cause, capacity, mismatch or undetermined):
+    writes failures.jsonl and the `failures` section of metrics.json."""
+    from harness.classify import LABELS, classify_run
+    from harness.export import locate_run
+
+    run_dir = locate_run(run, runs)
+    path = classify_run(run_dir.path, probe=probe, reference=reference)
+    section = run_dir.read_metrics()["failures"]
+    table = Table(title=f"failures of {escape(run_dir.path.name)}", title_justify="left")
+    table.add_column("task")
+    table.add_column("failed", justify="right")
+    shown = [label for label in LABELS if section["overall"]["counts"].get(label)]
+    for label in shown:
+        table.add_column(label.replace("_", " "), justify="right")
+    groups = [*section["tasks"].items(), ("overall", section["overall"])]
+    for task, g in groups:
+        cells = [
+            f"{g['counts'][label]} ({g['shares'][label]['share']:.0%})" if g["n"] else "0"
+            for label in shown
+        ]
+        table.add_row(escape(task), str(g["n"]), *cells)
+    out.print(table)
+    for line in section["advice"]["lines"][:10]:
+        out.print(escape(line))
+    if probe and section.get("probes") != "run":
+        out.print(f"probes: {escape(str(section.get('probes')))}")
+    out.print(f"{section['n']} failures labelled in {escape(str(path))}")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: maps every failure to one line and an exit code."""
     command = typer.main.get_command(app)
