@@ -248,7 +248,10 @@ def advice_lines(
         band = c["depth_band"]
         where = f" at depth {band[0]:g}-{band[1]:g}" if band else ""
         front = ""
-        if c["frontier"] is not None:
+        if c["frontier"] is not None and c["frontier"] < 1:
+            # No depth is under the frontier: a fitted crossing below 1 step means nothing more.
+            front = " (the student is under 50% even at depth 1)"
+        elif c["frontier"] is not None:
             sd = f" ± {c['frontier_sd']:.1f}" if c["frontier_sd"] is not None else ""
             front = f" beyond the frontier {c['frontier']:.1f}{sd}"
         lines.append(
