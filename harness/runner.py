@@ -11,12 +11,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import Progress
 
 from harness import __version__
 from harness.backends import Backend, backend_class, load_backend
 from harness.config import RunConfig
-from harness.console import console, info, warn
+from harness.console import info, progress_bars, warn
 from harness.errors import HarnessError, Interrupted
 from harness.generate import generate_missing, make_request, role_sampling
 from harness.metrics import MetricOptions, compute_metrics
@@ -213,15 +213,7 @@ def run(config: RunConfig, *, progress: bool = True) -> RunResult:
 
     records: list[Record] = []
     executions: dict[Role, dict[str, int]] = {}
-    bars = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        disable=not progress,
-        transient=False,
-    )
+    bars = progress_bars(progress)
     try:
         with bars:
             for role in ROLES:

@@ -35,12 +35,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
 from harness.backends import Backend, backend_class, load_backend
 from harness.backends.reference import ReferenceBackend
 from harness.config import RECORDED_ONLY, RunConfig
-from harness.console import console
+from harness.console import progress_bars
 from harness.errors import HarnessError
 from harness.generate import generate_missing, make_request, role_sampling
 from harness.metrics.segment import segment_steps
@@ -401,15 +399,7 @@ def _generate(
     requests = list({p.request.key: p.request for p in planned}.values())
     cache = GenerationCache(cache_dir / "generations.sqlite")
     backend = _LazyBackend(run.spec, cache_dir, config.batch_size)
-    bars = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        disable=not progress,
-        transient=False,
-    )
+    bars = progress_bars(progress)
     try:
         results = {k: (g, True) for k, g in cache.get_many(r.key for r in requests).items()}
         with bars:
