@@ -266,6 +266,8 @@ def test_perturb_cli_bad_input(tmp_path):
     )
     assert r.returncode == 2 and "unknown perturbation kind 'nosuch'" in (r.stdout + r.stderr)
     assert not (tmp_path / "x").exists()
+    r = _cli(tmp_path, "perturb", "--task", "chains", "--kinds", "format", "--out", str(tmp_path))
+    assert r.returncode == 2 and "is a folder" in (r.stdout + r.stderr)
 
 
 def test_run_perturb_reference(tmp_path, data_dir):

@@ -179,12 +179,17 @@ def skip_summary(outcome: Outcome, kind: str, top: int = 3) -> str:
 def write_rows(path: Path, rows: Sequence[dict[str, Any]]) -> None:
     """JSON Lines written to a temporary file first, so an interrupted write never leaves a
     half file where a good one was."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.is_dir():
+        raise HarnessError(f"{path} is a folder: name a file to write, e.g. {path}/variants.jsonl")
     tmp = path.with_name(path.name + ".part")
-    with open(tmp, "w", encoding="utf-8") as f:
-        for row in rows:
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
-    os.replace(tmp, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "w", encoding="utf-8") as f:
+            for row in rows:
+                f.write(json.dumps(row, ensure_ascii=False) + "\n")
+        os.replace(tmp, path)
+    except OSError as e:
+        raise HarnessError(f"cannot write {path} ({e.strerror or e}); choose another --out") from e
 
 
 __all__ = [
