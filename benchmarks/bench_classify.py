@@ -33,20 +33,36 @@ F1_GOAL, UNDETERMINED_GOAL, SECONDS_GOAL = 0.90, 0.15, 60.0
 HELD_OUT_SEEDS = 50_000
 
 
-def score(m: model.Model, runs: int, *, noisy: bool) -> tuple[float, float, int]:
-    """(macro-F1 on decided items, share undetermined, items scored) over held-out runs."""
-    truth: list[str] = []
+def score(m: model.Model, runs: int, *, noisy: bool) -> dict[str, tuple[float, float, int]]:
+    """Per slice (all, chains, gsm8k, with probes, without): (macro-F1 on decided items,
+    share undetermined, items scored) over held-out runs."""
+    rows: list[tuple[str, str, bool]] = []
     pred: list[str] = []
     for seed in range(HELD_OUT_SEEDS, HELD_OUT_SEEDS + runs):
-        records, causes = simulate.simulate(seed, mixture=simulate.HELD_OUT_MIXTURE, noisy=noisy)
-        feats = features.compute(records)
+        planted = simulate.simulate(seed, mixture=simulate.HELD_OUT_MIXTURE, noisy=noisy)
+        feats, causes = simulate.planted_features(planted), planted.truth
         keys = [k for k, c in causes.items() if c != UNDETERMINED]
-        truth += [causes[k] for k in keys]
+        rows += [(causes[k], k[0], bool(feats[k].probes)) for k in keys]
         pred += [p[0] for p in m.predict([feats[k] for k in keys])]
-    t, p = np.array(truth), np.array(pred)
-    decided = p != UNDETERMINED
-    f1 = float(f1_score(t[decided], p[decided], average="macro"))
-    return f1, float(1 - decided.mean()), len(t)
+    t = np.array([r[0] for r in rows])
+    task = np.array([r[1] for r in rows])
+    probed = np.array([r[2] for r in rows])
+    p = np.array(pred)
+    slices = {
+        "all": np.ones(len(t), dtype=bool),
+        "chains": task == "chains",
+        "gsm8k": task == "gsm8k",
+        "probed": probed,
+        "unprobed": ~probed,
+    }
+    out: dict[str, tuple[float, float, int]] = {}
+    for name, sel in slices.items():
+        if not sel.any():
+            continue
+        decided = sel & (p != UNDETERMINED)
+        f1 = float(f1_score(t[decided], p[decided], average="macro")) if decided.any() else 0.0
+        out[name] = (f1, float(1 - decided.sum() / sel.sum()), int(sel.sum()))
+    return out
 
 
 def big_run(items: int) -> list[Record]:
@@ -54,7 +70,7 @@ def big_run(items: int) -> list[Record]:
     out: list[Record] = []
     failed, seed = 0, HELD_OUT_SEEDS + 10_000
     while failed < items:
-        records, _ = simulate.simulate(seed, mixture=simulate.HELD_OUT_MIXTURE)
+        records = simulate.simulate(seed, mixture=simulate.HELD_OUT_MIXTURE).records
         out += [replace(r, task=f"chains#{seed}") for r in records]
         failed += sum(1 for r in records if r.role == "student" and r.correct is False)
         seed += 1
@@ -75,12 +91,13 @@ def main() -> None:
         print(f"  {name:28s} {w:+.4f}")
 
     for noisy in (False, True):
-        f1, undet, n = score(m, args.runs, noisy=noisy)
         what = "noisy labels" if noisy else "planted causes"
-        print(
-            f"held-out ({args.runs} runs, {n} items, {what}): macro-F1 {f1:.4f} on decided "
-            f"(goal >= {F1_GOAL}), undetermined {undet:.1%} (goal < {UNDETERMINED_GOAL:.0%})"
-        )
+        for name, (f1, undet, n) in score(m, args.runs, noisy=noisy).items():
+            goal = f" (goal >= {F1_GOAL}, undetermined < {UNDETERMINED_GOAL:.0%})" * (name == "all")
+            print(
+                f"held-out {name:8s} ({args.runs} runs, {n} items, {what}): macro-F1 {f1:.4f} "
+                f"on decided, undetermined {undet:.1%}{goal}"
+            )
 
     records = big_run(args.items)
     n_failed = sum(1 for r in records if r.role == "student" and r.correct is False)

@@ -79,6 +79,28 @@ def print_ood(metrics: dict[str, Any]) -> None:
     out.print(table)
 
 
+def print_failures(section: dict[str, Any], title: str, advice: int = 10) -> None:
+    """The failure labels per task (counts and shares) and the first lines of advice."""
+    from harness.classify import LABELS
+
+    table = Table(title=escape(title), title_justify="left")
+    table.add_column("task")
+    table.add_column("failed", justify="right")
+    shown = [label for label in LABELS if section["overall"]["counts"].get(label)]
+    for label in shown:
+        table.add_column(label.replace("_", " "), justify="right")
+    groups = [*section["tasks"].items(), ("overall", section["overall"])]
+    for task, g in groups:
+        cells = [
+            f"{g['counts'][label]} ({g['shares'][label]['share']:.0%})" if g["n"] else "0"
+            for label in shown
+        ]
+        table.add_row(escape(task), str(g["n"]), *cells)
+    out.print(table)
+    for line in section["advice"]["lines"][:advice]:
+        out.print(escape(line))
+
+
 def print_summary(metrics: dict[str, Any], run_dir: Path) -> None:
     table = Table(title=f"run {escape(metrics['run']['run_id'])}", title_justify="left")
     for col in (
@@ -134,6 +156,9 @@ def print_summary(metrics: dict[str, Any], run_dir: Path) -> None:
             f"{role}: {c['generated']} generated, {c['cached']} from cache, "
             f"{c['tokens']} tokens, {c['seconds']:.1f}s generating{programs}"
         )
+    failures = metrics.get("failures")
+    if isinstance(failures, dict) and "overall" in failures:
+        print_failures(failures, "why the student failed (failures.jsonl)", advice=3)
     out.print(
         f"total {metrics['run']['seconds']:.1f}s; records and metrics in {escape(str(run_dir))}"
     )
@@ -430,28 +455,13 @@ def classify(
 ) -> None:
     """Label each failed student item (mechanical cause, capacity, mismatch or undetermined):
     writes failures.jsonl and the `failures` section of metrics.json."""
-    from harness.classify import LABELS, classify_run
+    from harness.classify import classify_run
     from harness.export import locate_run
 
     run_dir = locate_run(run, runs)
     path = classify_run(run_dir.path, probe=probe, reference=reference)
     section = run_dir.read_metrics()["failures"]
-    table = Table(title=f"failures of {escape(run_dir.path.name)}", title_justify="left")
-    table.add_column("task")
-    table.add_column("failed", justify="right")
-    shown = [label for label in LABELS if section["overall"]["counts"].get(label)]
-    for label in shown:
-        table.add_column(label.replace("_", " "), justify="right")
-    groups = [*section["tasks"].items(), ("overall", section["overall"])]
-    for task, g in groups:
-        cells = [
-            f"{g['counts'][label]} ({g['shares'][label]['share']:.0%})" if g["n"] else "0"
-            for label in shown
-        ]
-        table.add_row(escape(task), str(g["n"]), *cells)
-    out.print(table)
-    for line in section["advice"]["lines"][:10]:
-        out.print(escape(line))
+    print_failures(section, f"failures of {run_dir.path.name}")
     if probe and section.get("probes") != "run":
         out.print(f"probes: {escape(str(section.get('probes')))}")
     out.print(f"{section['n']} failures labelled in {escape(str(path))}")

@@ -27,7 +27,17 @@ from harness.prompts import PROMPT_STYLES
 
 RECORDED_ONLY = ("resolved", "harness_version")
 CONFIDENCE_SOURCES = ("auto", "stated", "logprob", "agreement")
-NOT_IDENTITY = ("out", "run_id", "cache_dir", "fresh", "data_dir", "chain_model", "confidence")
+CLASSIFY_MODES = ("auto", "probe", "off")
+NOT_IDENTITY = (
+    "out",
+    "run_id",
+    "cache_dir",
+    "fresh",
+    "data_dir",
+    "chain_model",
+    "confidence",
+    "classify",
+)
 """RunConfig fields that decide where a run is written or how it is scored, not its records."""
 
 RUN_ID_VERSION = 1
@@ -125,6 +135,13 @@ class RunConfig(BaseModel):
         "auto", help=f"calibration's confidence: {', '.join(CONFIDENCE_SOURCES)}"
     )
     """Calibration's headline confidence: auto, stated, logprob or agreement."""
+    classify: str = flag(
+        "auto",
+        help="label the student's failures when the run ends: auto, probe (also the causal "
+        "probes: extra student generations), off",
+    )
+    """`harness classify` on the run when it ends (auto: whenever the student failed something;
+    probe: with `--probe`; off: not). Scoring, not records: not part of the run id."""
 
     @field_validator("limit")
     @classmethod
@@ -152,6 +169,13 @@ class RunConfig(BaseModel):
     def _style(cls, v: str | None) -> str | None:
         if v is not None and v not in PROMPT_STYLES:
             raise ValueError(f"must be one of {', '.join(PROMPT_STYLES)}")
+        return v
+
+    @field_validator("classify")
+    @classmethod
+    def _classify(cls, v: str) -> str:
+        if v not in CLASSIFY_MODES:
+            raise ValueError(f"must be one of {', '.join(CLASSIFY_MODES)}")
         return v
 
     @field_validator("confidence")

@@ -259,7 +259,28 @@ def run(config: RunConfig, *, progress: bool = True) -> RunResult:
     }
     run_dir.write_records(records)
     run_dir.write_metrics(metrics)
+    if config.classify != "off" and any(
+        r.role == "student" and r.correct is False for r in records
+    ):
+        metrics = _classify(run_dir, config.classify == "probe", metrics, progress)
     return RunResult(run_dir.path, records, metrics)
+
+
+def _classify(
+    run_dir: RunDir, probe: bool, metrics: dict[str, Any], progress: bool
+) -> dict[str, Any]:
+    """Label the student's failures (failures.jsonl, metrics `failures`). The run's records
+    and metrics are already written, so a classifier that cannot run costs only its section."""
+    from harness.classify import classify_run
+
+    try:
+        classify_run(run_dir.path, probe=probe, progress=progress)
+    except HarnessError as e:
+        warn(f"failures not labelled: {e}")
+        metrics["failures"] = {"error": str(e)}
+        run_dir.write_metrics(metrics)
+        return metrics
+    return run_dir.read_metrics()
 
 
 def _variants(

@@ -69,8 +69,8 @@ def _chains_student(right: object) -> list[Record]:
 def test_held_out_planted_runs(trained: model.Model) -> None:
     truth, pred = [], []
     for seed in range(90_000, 90_008):
-        records, causes = simulate.simulate(seed, mixture=simulate.HELD_OUT_MIXTURE, noisy=False)
-        feats = features.compute(records)
+        planted = simulate.simulate(seed, mixture=simulate.HELD_OUT_MIXTURE, noisy=False)
+        feats, causes = simulate.planted_features(planted), planted.truth
         keys = [k for k, c in causes.items() if c != UNDETERMINED]
         truth += [causes[k] for k in keys]
         pred += [p[0] for p in trained.predict([feats[k] for k in keys])]
@@ -82,12 +82,11 @@ def test_held_out_planted_runs(trained: model.Model) -> None:
 
 
 def test_deterministic() -> None:
-    a, ta = simulate.simulate(3)
-    b, tb = simulate.simulate(3)
-    assert a == b and ta == tb
-    assert features.compute(a) == features.compute(b)
+    a, b = simulate.simulate(3), simulate.simulate(3)
+    assert a == b
+    assert simulate.planted_features(a) == simulate.planted_features(b)
     m1, m2 = model.train(range(0, 3), range(100, 102)), model.train(range(0, 3), range(100, 102))
-    fs = list(features.compute(a).values())
+    fs = list(simulate.planted_features(a).values())
     assert m1.predict(fs) == m2.predict(fs)
     assert m1.threshold == m2.threshold
 

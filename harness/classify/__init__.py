@@ -51,10 +51,19 @@ def _basic_features(r: Record) -> Features:
     )
 
 
+ReferenceArg = Sequence[str] | Mapping[str, Sequence[str]] | None
+
+
+def _reference_for(reference: ReferenceArg, task: str) -> Sequence[str] | None:
+    if reference is None or isinstance(reference, Mapping):
+        return None if reference is None else reference.get(task)
+    return reference
+
+
 def _features(
     records: Sequence[Record],
     same_answer: SameAnswerArg,
-    reference: Sequence[str] | None,
+    reference: ReferenceArg,
     embedder: Any,
 ) -> tuple[dict[Key, Features], str | None]:
     """Features per failed item, and why there are none (None: computed)."""
@@ -69,13 +78,14 @@ def _features(
     note = None
     for task, recs in sorted(by_task.items()):
         same = _same_for(same_answer, task)
+        ref = _reference_for(reference, task)
         try:
-            got = feature_module.compute(recs, same, reference=reference, embedder=embedder)
+            got = feature_module.compute(recs, same, reference=ref, embedder=embedder)
         except HarnessError as e:  # the embedding model cannot be loaded: no OOD distance
             if embedder is None:
                 raise
-            embedder, note = None, f"features+model (no OOD distance: {e})"
-            got = feature_module.compute(recs, same, reference=reference, embedder=None)
+            embedder, note = None, f"features+model (no OOD distance or divergence: {e})"
+            got = feature_module.compute(recs, same, reference=ref, embedder=None)
         out.update(got)
     return out, note
 
@@ -111,7 +121,7 @@ def classify_records(
     same_answer: SameAnswerArg = None,
     *,
     probes: Mapping[Key, Mapping[str, bool]] | None = None,
-    reference: Sequence[str] | None = None,
+    reference: ReferenceArg = None,
     embedder: Any = None,
     style: str | None = "r1",
     predict: Callable[[list[Features]], list[Any]] | None = None,
@@ -119,7 +129,9 @@ def classify_records(
 ) -> tuple[list[Failure], dict[str, Any]]:
     """Every failed student record labelled, in (task, problem_id, sample) order, and the
     `failures` section. `same_answer`: one equivalence or one per task; `probes`: probe
-    outcomes per item; `style`: the student's prompt style (the format rule reads it);
+    outcomes per item; `reference`: problem texts the OOD distance is measured against
+    (one list, or one per task; default: the run's unperturbed problems); `style`: the
+    student's prompt style (the format rule reads it);
     `predict`: a model's predict (default: the repo's trained model); `probe_steps`: per
     item, the steps a decompose probe gave and where from (for the evidence's wording)."""
     recs = list(records)
@@ -335,12 +347,48 @@ def _embedder(config: Mapping[str, Any]) -> Any:
     return Embedder(chain_model, cache)
 
 
+REFERENCE_MAX = 2000
+"""At most this many training-split problems make a task's OOD reference (the split's first)."""
+
+
+def _references(
+    records: Sequence[Record], config: Mapping[str, Any], reference: Path | None
+) -> tuple[dict[str, list[str]], dict[str, str]]:
+    """Per task, the texts its OOD distance is measured against and where they came from: the
+    distillation data given, else the task's training split, else the run's own originals."""
+    tasks = sorted({r.task for r in records})
+    if reference is not None:
+        texts = read_reference(reference)
+        return {t: texts for t in tasks}, {t: f"distillation data {reference}" for t in tasks}
+    from harness.tasks import DataSource, get_task
+
+    refs: dict[str, list[str]] = {}
+    where: dict[str, str] = {}
+    try:
+        source = DataSource.resolve(config.get("data_dir"))
+    except HarnessError:
+        source = None
+    for spec in tasks:
+        got = None
+        if source is not None:
+            try:
+                got = get_task(spec).train_questions(source, REFERENCE_MAX)
+            except HarnessError:
+                got = None
+        if got:
+            refs[spec], where[spec] = got[0], f"training split ({got[1]})"
+        else:
+            where[spec] = "the run's unperturbed problems"
+    return refs, where
+
+
 def classify_run(
     run_dir: Path,
     *,
     probe: bool = False,
     reference: Path | None = None,
     predict: Callable[[list[Features]], list[Any]] | None = None,
+    progress: bool = True,
 ) -> Path:
     """Label a run folder's failures: writes failures.jsonl and metrics.json's `failures`
     key; returns the failures.jsonl path. With `probe`, runs the causal probes first (their
@@ -363,7 +411,7 @@ def classify_run(
     config = _run_config(run.path)
     style = _student_style(config)
     same = _same_answers(records)
-    ref = read_reference(reference) if reference is not None else None
+    ref, ref_where = _references(records, config, reference)
     embedder = _embedder(config)
     try:
         failures, section = classify_records(
@@ -381,7 +429,7 @@ def classify_run(
                     for f in failures
                     if f.label in (*CAUSES, UNDETERMINED)
                 ]
-                outcomes = run_probes(run.path, records, items) if items else {}
+                outcomes = run_probes(run.path, records, items, progress=progress) if items else {}
                 steps = {
                     (p.task, p.problem_id, p.sample): (p.k, p.steps_from)
                     for p in (read_probes(run.path) if items else [])
@@ -399,6 +447,11 @@ def classify_run(
                 )
                 probe_note = "run" if items else "nothing to probe"
         section["probes"] = probe_note
+        section["ood_reference"] = (
+            ref_where
+            if embedder is not None
+            else {t: "not measured (--chain-model none)" for t in ref_where}
+        )
     finally:
         close = getattr(embedder, "close", None)
         if callable(close):

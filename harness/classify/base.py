@@ -67,6 +67,10 @@ class Features:
     divergence: float | None = None
     """Where the student's chain stops following the teacher's, as a share of the teacher's
     steps (0: from the start, 1: never)."""
+    divergence_step: int | None = None
+    """The same as a step: how many of the teacher's `teacher_steps` steps the student
+    followed in order before going its own way."""
+    teacher_steps: int | None = None
     confidence: float | None = None
     """The student's confidence in its answer (stated, log-prob or agreement)."""
     probes: dict[str, bool] = field(default_factory=dict)

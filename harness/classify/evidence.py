@@ -171,7 +171,15 @@ def describe(features: Features, context: Context | None = None) -> tuple[str, .
     if f.ood_percentile is not None:
         p = f.ood_percentile  # 0-100
         facts.append((1.0 + abs(p - 50.0) / 50.0, [f"OOD distance at the {p:.0f}th percentile"]))
-    if f.divergence is not None:
+    if f.divergence_step is not None and f.teacher_steps:
+        step, of = f.divergence_step, f.teacher_steps
+        text = (
+            f"follows all {of} of the teacher's steps"
+            if step >= of
+            else f"leaves the teacher's chain after {step} of its {of} steps"
+        )
+        facts.append((1.0, [text]))
+    elif f.divergence is not None:
         facts.append((1.0, [f"leaves the teacher's chain {f.divergence:.0%} of the way through"]))
     if f.confidence is not None:
         facts.append((0.5, [f"student confidence {f.confidence:.0%}"]))

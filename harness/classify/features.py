@@ -30,7 +30,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 import numpy as np
@@ -389,6 +389,21 @@ def _knn(q: FloatArray, ref: FloatArray) -> FloatArray:
     return out
 
 
+def _divergence(
+    records: Sequence[Record], failed: Sequence[Record], embedder: Embedder
+) -> dict[Key, tuple[int, int]]:
+    """(divergence step, teacher steps) of each failed student record that has a teacher
+    chain to follow, from the chain-similarity step alignment."""
+    from harness.metrics.chainsim import divergence_points, pair_chains
+
+    teachers = [r for r in records if r.role == "teacher"]
+    pairs = pair_chains(teachers, failed)
+    if not pairs:
+        return {}
+    got = divergence_points(pairs, embedder)  # type: ignore[arg-type]
+    return {(s.task, s.problem_id, s.sample): d for (_, s), d in zip(pairs, got, strict=True)}
+
+
 def compute(
     records: Sequence[Record],
     same_answer: SameAnswer | None = None,
@@ -397,7 +412,9 @@ def compute(
     embedder: Embedder | None = None,
 ) -> dict[Key, Features]:
     """Features of every failed student record (role student, correct False), keyed by
-    (task, problem_id, sample). Ungraded records (correct None) are ignored."""
+    (task, problem_id, sample). Ungraded records (correct None) are ignored. With an
+    `embedder`: the OOD percentile (against `reference`, else the run's originals) and the
+    divergence point (against the teacher's chain of the same problem and sample)."""
     student = [r for r in records if r.role == "student" and r.correct is not None]
     confs = record_confidences(student, same_answer)
     by_task: dict[str, list[int]] = defaultdict(list)
@@ -408,10 +425,21 @@ def compute(
         recs = [student[i] for i in idx]
         conf = [_pick_confidence(confs[i]) for i in idx]
         ood: dict[str, float] = {}
+        div: dict[Key, tuple[int, int]] = {}
         if embedder is not None:
-            failed = [r.question for r in recs if not r.correct]
-            ood = _ood(recs, failed, reference, embedder)
-        out.update(_task_features(task, recs, conf, ood))
+            failed = [r for r in recs if not r.correct]
+            ood = _ood(recs, [r.question for r in failed], reference, embedder)
+            div = _divergence([r for r in records if r.task == task], failed, embedder)
+        got = _task_features(task, recs, conf, ood)
+        for key, (step, of) in div.items():
+            if key in got:
+                got[key] = replace(
+                    got[key],
+                    divergence=round(step / of, 4) if of else None,
+                    divergence_step=step,
+                    teacher_steps=of,
+                )
+        out.update(got)
     return out
 
 

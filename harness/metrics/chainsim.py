@@ -395,15 +395,11 @@ def chain_steps(text: str, max_steps: int = MAX_STEPS) -> list[str]:
     return (segment_steps(text) or [text.strip()])[:max_steps]
 
 
-def score_pairs(
-    pairs: Sequence[tuple[Record, Record]],
-    embedder: Embedder,
-    threshold: float = COVERAGE_THRESHOLD,
-    *,
-    max_steps: int = MAX_STEPS,
-) -> list[dict[str, float]]:
-    """Scores for each (teacher, student) pair. Identical chains score 1 without embedding;
-    the steps of every other chain (at most max_steps each) are embedded in one call."""
+def _chain_vectors(
+    pairs: Sequence[tuple[Record, Record]], embedder: Embedder, max_steps: int
+) -> dict[str, np.ndarray]:
+    """Step embeddings of every chain in `pairs` whose teacher and student chains differ, in
+    one embedding call."""
     need = dict.fromkeys(
         text
         for t, s in pairs
@@ -419,6 +415,19 @@ def score_pairs(
         k = len(steps[text])
         spans[text] = vecs[at : at + k]
         at += k
+    return spans
+
+
+def score_pairs(
+    pairs: Sequence[tuple[Record, Record]],
+    embedder: Embedder,
+    threshold: float = COVERAGE_THRESHOLD,
+    *,
+    max_steps: int = MAX_STEPS,
+) -> list[dict[str, float]]:
+    """Scores for each (teacher, student) pair. Identical chains score 1 without embedding;
+    the steps of every other chain (at most max_steps each) are embedded in one call."""
+    spans = _chain_vectors(pairs, embedder, max_steps)
     out = []
     for t, s in pairs:
         tt, st = chain_text(t), chain_text(s)
@@ -426,6 +435,47 @@ def score_pairs(
             out.append({"similarity": 1.0, "coverage": 1.0, "order_score": 1.0})
         else:
             out.append(chain_scores(spans[tt], spans[st], threshold))
+    return out
+
+
+def divergence_step(
+    teacher: np.ndarray, student: np.ndarray, threshold: float = COVERAGE_THRESHOLD
+) -> int:
+    """How many of the teacher's steps, from its first, the student's chain follows in order
+    (each matched by a later student step at similarity >= threshold): the index of the
+    teacher step where the student stops following (the teacher's step count: never)."""
+    if teacher.shape[0] == 0:
+        return 0
+    if student.shape[0] == 0:
+        return 0
+    sim = teacher @ student.T
+    at = 0
+    for i in range(teacher.shape[0]):
+        hits = np.flatnonzero(sim[i, at:] >= threshold)
+        if hits.size == 0:
+            return i
+        at += int(hits[0]) + 1
+    return int(teacher.shape[0])
+
+
+def divergence_points(
+    pairs: Sequence[tuple[Record, Record]],
+    embedder: Embedder,
+    threshold: float = COVERAGE_THRESHOLD,
+    *,
+    max_steps: int = MAX_STEPS,
+) -> list[tuple[int, int]]:
+    """(divergence step, teacher steps) for each (teacher, student) pair (identical chains:
+    never diverge)."""
+    spans = _chain_vectors(pairs, embedder, max_steps)
+    out = []
+    for t, s in pairs:
+        tt, st = chain_text(t), chain_text(s)
+        if tt == st:
+            n = len(chain_steps(tt, max_steps))
+            out.append((n, n))
+        else:
+            out.append((divergence_step(spans[tt], spans[st], threshold), spans[tt].shape[0]))
     return out
 
 

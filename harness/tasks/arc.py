@@ -40,6 +40,8 @@ class ARCChallenge(ChoiceTask):
     local_files = ("arc_challenge/test.jsonl",)
     hub_split = HUB
     count = 1172
+    train_files = ("arc_challenge/train.jsonl",)
+    train_split = HubSplit(HUB.repo, HUB.config, HUB.revision, "train")
 
     def load(self, source: DataSource, limit: int | None = None) -> Loaded:
         rows = self.read_rows(source, limit)

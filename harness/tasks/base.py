@@ -196,6 +196,11 @@ class Task(ABC):
     hub_split: HubSplit | None = None
     count: int | None = None
     """Number of problems in the standard set (for `harness tasks` and load checks)."""
+    train_files: tuple[str, ...] = ()
+    """The task's training split in the data-dir layout: what the failure classifier measures
+    a problem's OOD distance against when no distillation data is given."""
+    train_split: HubSplit | None = None
+    """The same split's pinned hub copy."""
 
     options_type: ClassVar[type[Any]] = NoOptions
     """The task's options, a frozen dataclass of `option()` fields: declared once, so parsing,
@@ -278,6 +283,29 @@ class Task(ABC):
             wanted = " or ".join(files) or f"{self.name}/"
             raise HarnessError(f"{self.name}: no {wanted} in the data dir and the hub is off")
         return Rows(items[:limit] if limit is not None else items, where, hub)
+
+    def train_questions(
+        self, source: DataSource, limit: int | None = None
+    ) -> tuple[list[str], str] | None:
+        """Question texts of the task's training split and where they came from; None when the
+        task has no such split or it cannot be had. The hub is asked only when the data dir
+        has no file of the task's own (a run that read local data stays local)."""
+        if not self.train_files and self.train_split is None:
+            return None
+        local_test = self.local_path(source) is not None
+        hub = None if local_test else self.train_split
+        if not _first_local(source, self.train_files) and hub is None:
+            return None
+        try:
+            rows = self.read_rows(source, limit, local_files=self.train_files, hub_split=hub)
+        except HarnessError:
+            return None
+        out = [
+            q
+            for _, row in rows.items
+            if isinstance(q := row.get("question") or row.get("problem"), str) and q.strip()
+        ]
+        return (out, rows.source) if out else None
 
     # -- prompting ------------------------------------------------------------------------
     def render(self, problem: Problem) -> str:

@@ -69,6 +69,8 @@ class GSM8K(Task):
     local_files = ("gsm8k/test.jsonl",)
     hub_split = HubSplit(HUB_PATH, "main", HUB_REVISION)
     count = 1319
+    train_files = ("gsm8k/train.jsonl",)
+    train_split = HubSplit(HUB_PATH, "main", HUB_REVISION, "train")
 
     def load(self, source: DataSource, limit: int | None = None) -> Loaded:
         self._source = source
