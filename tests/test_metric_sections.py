@@ -17,7 +17,7 @@ from harness.metrics.sections import Scope, load_sections
 from harness.types import Record
 from tests.metrics_records import make_record as rec
 
-BUILTIN = ["cost", "accuracy", "calibration", "health", "paired", "chains", "ood"]
+BUILTIN = ["cost", "accuracy", "calibration", "health", "paired", "chains", "ood", "routing"]
 
 
 class Toy(Section[int]):
@@ -120,10 +120,10 @@ def test_sections_run_in_registry_order_with_their_names() -> None:
     # order inside each role (accuracy is inline: its keys come first), top-level keys last
     m = analyze(_records(), {}, MetricOptions(chains_off="off")).metrics
     t = m["tasks"]["t"]
-    assert list(t) == ["teacher", "student", "paired", "chains"]
+    assert list(t) == ["teacher", "student", "paired", "chains", "routing"]
     assert list(t["student"])[-2:] == ["calibration", "health"]
     assert list(m) == ["tasks", "overall", "cost"]
-    assert list(m["overall"])[-1] == "paired"
+    assert list(m["overall"])[-2:] == ["paired", "routing"]
 
 
 def test_a_section_registered_under_another_name_is_refused() -> None:

@@ -90,7 +90,7 @@ def test_one_teacher_sample_pairs_with_every_student_sample():
 def test_metrics_document_shape():
     rs = [rec("a", "teacher", True, cached=True), rec("a", "student", False)]
     m = compute_metrics(rs, {})
-    assert set(m["tasks"]["t"]) == {"teacher", "student", "paired"}
+    assert set(m["tasks"]["t"]) == {"teacher", "student", "paired", "routing"}
     assert {"accuracy", "n", "ci95"} <= set(m["tasks"]["t"]["student"])
     assert m["cost"]["teacher"] == {"generated": 0, "cached": 1, "tokens": 0, "seconds": 0.0}
     assert m["cost"]["student"] == {"generated": 1, "cached": 0, "tokens": 10, "seconds": 1.0}

@@ -142,6 +142,7 @@ REGISTRY: Registry[Section[Any]] = Registry(
         "paired": "harness.metrics.builtin:Paired",
         "chains": "harness.metrics.builtin:Chains",
         "ood": "harness.metrics.builtin:OOD",
+        "routing": "harness.metrics.routing:Routing",
     },
     group="harness.metrics",
 )
