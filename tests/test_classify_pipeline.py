@@ -14,7 +14,7 @@ from harness.classify import FAILURES_FILE, classify_records, classify_run, read
 from harness.classify.advice import failures_section, label_shares, wilson
 from harness.classify.base import LABELS, MECHANICAL, Failure, Features
 from harness.classify.evidence import Context, describe
-from harness.classify.rules import asked_forms, mechanical
+from harness.classify.rules import asked_forms, mechanical, off_form
 from harness.errors import HarnessError
 from harness.types import Record
 from tests.conftest import cli
@@ -111,6 +111,21 @@ def test_format_answered_outside_the_asked_form() -> None:
     # a lenient fallback is the grader's uncertainty, not a format failure
     lenient = rec("p", extractor="last_number", lenient=True)
     assert mechanical(lenient, RIGHT_TEACHER) == "grader_uncertain"
+
+
+def test_a_wrong_value_outside_the_asked_form_is_not_a_format_failure() -> None:
+    """"The answer is 64." for gold 2: the form was off, but so was the reasoning; only a value
+    that is right (rejected for its form) or not known makes it `format`."""
+    r = rec("p", extractor="final_answer", answer="64")
+    assert mechanical(r, RIGHT_TEACHER, value_right=False) is None
+    assert mechanical(r, RIGHT_TEACHER, value_right=True) == "format"
+    assert mechanical(r, RIGHT_TEACHER) == "format"
+    assert off_form(r, RIGHT_TEACHER) and not off_form(rec("p"), RIGHT_TEACHER)
+    failures, _ = classify_records(
+        [rec("p", "teacher", True), r], lambda a, b: a == b, predict=stub("capacity", 0.9)
+    )
+    assert failures[0].label == "capacity"
+    assert "answered outside the asked form, with a wrong value too" in failures[0].evidence
 
 
 def test_format_for_code_tasks() -> None:
@@ -421,6 +436,8 @@ def corrupt(run: Path, dest: Path, plan: dict[int, dict[str, Any]]) -> Path:
     students = [r for r in rows if r["role"] == "student"]
     for i, fields in plan.items():
         students[i].update({"correct": False, "answer": "999"} | fields)
+        if students[i]["answer"] == "=gold":  # right value, rejected for its form
+            students[i]["answer"] = students[i]["gold"]
     (dest / "records.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     return dest
 
@@ -429,7 +446,7 @@ MECHANICAL_PLAN: dict[int, dict[str, Any]] = {
     0: {"truncated": True, "finish_reason": "length", "answer": None, "extractor": None},
     1: {"lenient": True, "extractor": "last_number"},
     2: {"answer": None, "extractor": None},
-    3: {"extractor": "final_answer"},
+    3: {"extractor": "final_answer", "answer": "=gold"},
 }
 
 

@@ -27,7 +27,7 @@ from typing import Any
 from harness.classify.advice import failures_section
 from harness.classify.base import CAUSES, LABELS, MECHANICAL, UNDETERMINED, Failure, Features
 from harness.classify.evidence import Context, describe
-from harness.classify.rules import mechanical
+from harness.classify.rules import mechanical, off_form
 from harness.errors import HarnessError
 from harness.types import Record
 
@@ -155,7 +155,16 @@ def classify_records(
         ts = teachers.get((r.task, r.problem_id), [])
         teacher_of[key] = [ts[r.sample % len(ts)]] if ts else []
         parents = students.get((r.task, r.parent_id), []) if r.parent_id else []
-        mech[key] = mechanical(r, teacher_of[key], style=style, parent_records=parents)
+        same = _same_for(same_answer, r.task)
+        value_right = None
+        if same is not None and r.answer is not None:
+            try:
+                value_right = bool(same(r.answer, r.gold))
+            except Exception:  # an equivalence that cannot read this answer: not known
+                value_right = None
+        mech[key] = mechanical(
+            r, teacher_of[key], style=style, parent_records=parents, value_right=value_right
+        )
 
     feats, feature_note = (
         _features(recs, same_answer, reference, embedder) if failed else ({}, None)
@@ -207,6 +216,7 @@ def classify_records(
             perturbation=r.perturbation,
             decompose_k=given[0] if given else None,
             decompose_from=given[1] if given else None,
+            off_form=cause is None and off_form(r, teacher_of[key], style),
         )
         probs: dict[str, float]
         if cause is not None:

@@ -71,6 +71,8 @@ class Context:
     """The steps a `decompose` probe gave (probes.jsonl's k), when known."""
     decompose_from: str | None = None
     """Where they came from: `teacher` or `gold`."""
+    off_form: bool = False
+    """Answered outside the asked form, with a wrong value (so not a `format` failure)."""
 
 
 def _probe_lines(
@@ -121,6 +123,8 @@ def describe(features: Features, context: Context | None = None) -> tuple[str, .
         facts.append((strength, lines))
     if ctx.teacher_right is True:
         facts.append((2.5, ["teacher right"]))
+    if ctx.off_form:
+        facts.append((1.2, ["answered outside the asked form, with a wrong value too"]))
     form = safe_name(f.form)
     if f.familiar is not None and form:
         facts.append((2.0, [f"form {form} is {'familiar' if f.familiar else 'unfamiliar'}"]))

@@ -17,11 +17,13 @@ holds wins):
   record, so any of the three counts as asked, narrowed to the teacher's form when the paired
   teacher answered non-leniently in one of them). An answer found by a strict rule outside the
   asked set (`final_answer`, `answer_line`, `hash`, `bare_option`, `option_text`,
-  `continuation`) is `format`. Lenient fallbacks are `grader_uncertain` instead (the grader
-  guessed which part was the answer). `plain` and `cot-fewshot` ask for no form, so this part
-  never fires there. Also `format`: a `format` variant whose parent the student got right
-  (the same sample's parent record, else most of the parent's samples): the reasoning was
-  there, only the answer form changed.
+  `continuation`) is `format`, unless the value given is wrong by the task's own equivalence
+  (`value_right` False): then the form is not what failed, the reasoning is, and the item goes
+  on to the evidence model (its evidence says the form was off too). Lenient fallbacks are
+  `grader_uncertain` instead (the grader guessed which part was the answer). `plain` and
+  `cot-fewshot` ask for no form, so this part never fires there. Also `format`: a `format`
+  variant whose parent the student got right (the same sample's parent record, else most of
+  the parent's samples): the reasoning was there, only the answer form changed.
 - `teacher_also_wrong`: every graded paired teacher record (sample s mod the teacher's
   samples, as in the `paired` metrics) is wrong too: not attributable to distillation.
 - `grader_uncertain`: the answer came from a lenient fallback rule.
@@ -60,6 +62,16 @@ def asked_forms(
     return frozenset({"boxed"})
 
 
+def off_form(
+    record: Record, teacher_records: Sequence[Record] = (), style: str | None = "r1"
+) -> bool:
+    """Answered by a strict rule outside the asked form (whether or not that made it fail)."""
+    if record.lenient or record.answer is None:
+        return False
+    asked = asked_forms(record, teacher_records, style)
+    return asked is not None and record.extractor not in asked
+
+
 def parent_was_right(record: Record, parent_records: Sequence[Record]) -> bool | None:
     """Whether the student got the parent right: the same sample's record, else the majority
     of the parent's graded samples (None: no graded parent record)."""
@@ -88,11 +100,13 @@ def mechanical(
     *,
     style: str | None = "r1",
     parent_records: Sequence[Record] = (),
+    value_right: bool | None = None,
 ) -> str | None:
     """The first mechanical cause of `MECHANICAL` that explains a failed student record, or
     None (then the evidence model decides). `teacher_records`: the paired teacher record(s) of
     the same problem and sample; `parent_records`: the student's records of a variant's
-    parent."""
+    parent; `value_right`: whether the answer given equals the gold by the task's equivalence,
+    whatever its form (None: not known)."""
     if record.truncated or record.finish_reason == "length":
         return "truncated"
     if is_looping(record, health_item):
@@ -101,7 +115,7 @@ def mechanical(
         return "no_answer"
     if not record.lenient:
         asked = asked_forms(record, teacher_records, style)
-        if asked is not None and record.extractor not in asked:
+        if asked is not None and record.extractor not in asked and value_right is not False:
             return "format"
     if record.perturbation == "format" and parent_was_right(record, parent_records):
         return "format"
@@ -113,4 +127,4 @@ def mechanical(
     return None
 
 
-__all__ = ["asked_forms", "is_looping", "mechanical", "parent_was_right"]
+__all__ = ["asked_forms", "is_looping", "mechanical", "off_form", "parent_was_right"]

@@ -39,6 +39,8 @@ Some runs also carry what a real run adds later (`Planted.extra`):
 - **divergence** (share of the teacher's steps followed): a capacity failure follows about as
   many steps as its frontier, a mismatch one goes astray early; both with wide noise and a share
   drawn uniformly, so it is weak evidence, as the embedding alignment it stands for is.
+- **OOD percentile**, in the same runs (both need an embedding model): high for retellings in
+  held-out families, anywhere for the rest, whatever the cause.
 """
 
 from __future__ import annotations
@@ -417,6 +419,15 @@ def _divergence(rng: np.random.Generator, student: Student, depth: int, cause: s
     return round(float(np.clip(rng.beta(1.3, 3.5), 0.0, 1.0)), 4)
 
 
+def _ood(rng: np.random.Generator, p: Problem) -> float:
+    """The problem's OOD percentile against the run's originals: a retelling in a held-out
+    family lies far out, anything else (the originals, variants that keep the wording's
+    subject) anywhere in the originals' own spread. It follows the form, not the cause."""
+    family = str(p.meta.get("family", ""))
+    far = family in HELD_OUT or p.perturbation == "surface"
+    return round(float(100.0 * (rng.beta(4.0, 1.5) if far else rng.random())), 2)
+
+
 def simulate(seed: int, *, mixture: Mixture = TRAIN, noisy: bool = True) -> Planted:
     """One planted-cause run: teacher and student records, the planted cause of every failed
     student item (`capacity`, `mismatch`, or `undetermined` when no single cause), and the
@@ -487,8 +498,9 @@ def simulate(seed: int, *, mixture: Mixture = TRAIN, noisy: bool = True) -> Plan
             more: dict[str, object] = {}
             if with_probes:
                 more["probes"] = _probes(rng, luck, student, p, steps, diff, probe_noise, by_id)
-            if with_divergence:
+            if with_divergence:  # a run with an embedding model has both
                 more["divergence"] = _divergence(rng, student, steps, cause)
+                more["ood_percentile"] = _ood(rng, p)
             if more:
                 extra[key] = more
             flip = rng.random() < student.noise
@@ -510,10 +522,12 @@ def planted_features(planted: Planted) -> dict[Key, Features]:
             continue
         probes = more.get("probes")
         divergence = more.get("divergence")
+        ood = more.get("ood_percentile")
         out[key] = replace(
             f,
             probes=dict(probes) if isinstance(probes, dict) else f.probes,
             divergence=float(divergence) if isinstance(divergence, float) else f.divergence,
+            ood_percentile=float(ood) if isinstance(ood, float) else f.ood_percentile,
         )
     return out
 
