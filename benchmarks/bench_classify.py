@@ -89,6 +89,9 @@ def main() -> None:
     print("weights (permutation importance, log-loss):")
     for name, w in list(m.weights().items())[:10]:
         print(f"  {name:28s} {w:+.4f}")
+    print("combiner (log-odds of capacity per probe outcome +1 right / -1 wrong; 0: dropped):")
+    for name, w in m.probe_weights().items():
+        print(f"  {name:28s} {w:+.4f}")
 
     for noisy in (False, True):
         what = "noisy labels" if noisy else "planted causes"

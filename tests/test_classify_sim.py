@@ -144,6 +144,18 @@ def test_divergence_in_plain_words() -> None:
     assert "follows all 8 of the teacher's steps" in describe(whole)
 
 
+def test_evidence_words_for_ranks_and_a_frontier_below_depth_one() -> None:
+    lines = describe(Features("gsm8k", "p", 0, ood_percentile=43.0))
+    assert "OOD distance at the 43rd percentile" in lines
+    assert "OOD distance at the 11th percentile" in describe(
+        Features("g", "p", 0, ood_percentile=11)
+    )
+    assert "OOD distance at the 2nd percentile" in describe(Features("g", "p", 0, ood_percentile=2))
+    weak = Features("g", "p", 0, depth=3.0, frontier=-3.0, frontier_sd=0.4, depth_margin=12.0)
+    text = " ".join(describe(weak))
+    assert "under 50% even at depth 1" in text and "frontier -3" not in text
+
+
 def test_training_split_questions(tmp_path: Path) -> None:
     task = get_task("gsm8k")
     (tmp_path / "gsm8k").mkdir()

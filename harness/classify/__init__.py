@@ -104,8 +104,11 @@ def _predictor() -> tuple[Callable[[list[Features]], list[Any]] | None, str, dic
         return None, "model not available (no default_model/train)", {}
     fitted = factory()
     weights = getattr(fitted, "weights", None)
-    found = weights() if callable(weights) else {}
-    return fitted.predict, "features+model", {str(k): float(v) for k, v in dict(found).items()}
+    found = dict(weights() if callable(weights) else {})
+    probe_weights = getattr(fitted, "probe_weights", None)
+    if callable(probe_weights):  # the combiner's coefficients, apart from the importances
+        found |= {f"combiner:{k}": v for k, v in probe_weights().items()}
+    return fitted.predict, "features+model", {str(k): float(v) for k, v in found.items()}
 
 
 def _prediction(raw: Any) -> Prediction:

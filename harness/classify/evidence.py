@@ -53,6 +53,14 @@ def _num(x: float, digits: int = 1) -> str:
     return f"{x:.{digits}f}".rstrip("0").rstrip(".") if digits else str(round(x))
 
 
+_SUFFIX = {1: "st", 2: "nd", 3: "rd"}
+
+
+def _ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else _SUFFIX.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
 def _depth(x: float) -> str:
     return str(int(x)) if float(x).is_integer() else _num(x)
 
@@ -113,7 +121,11 @@ def describe(features: Features, context: Context | None = None) -> tuple[str, .
     if f.depth is not None:
         lines = [f"wrong at depth {_depth(f.depth)}"]
         strength = 1.0
-        if f.frontier is not None:
+        if f.frontier is not None and f.frontier < 1.0:
+            lines.append("under 50% even at depth 1 on familiar forms (no frontier above 0)")
+            if f.depth_margin is not None and math.isfinite(f.depth_margin):
+                strength = 2.0 + min(abs(f.depth_margin), 6.0)
+        elif f.frontier is not None:
             sd = f" ± {_num(f.frontier_sd)}" if f.frontier_sd is not None else ""
             lines.append(f"frontier {_num(f.frontier)}{sd} on familiar forms")
             if f.depth_margin is not None and math.isfinite(f.depth_margin):
@@ -174,7 +186,8 @@ def describe(features: Features, context: Context | None = None) -> tuple[str, .
         )
     if f.ood_percentile is not None:
         p = f.ood_percentile  # 0-100
-        facts.append((1.0 + abs(p - 50.0) / 50.0, [f"OOD distance at the {p:.0f}th percentile"]))
+        rank = _ordinal(round(p))
+        facts.append((1.0 + abs(p - 50.0) / 50.0, [f"OOD distance at the {rank} percentile"]))
     if f.divergence_step is not None and f.teacher_steps:
         step, of = f.divergence_step, f.teacher_steps
         text = (

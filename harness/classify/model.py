@@ -3,14 +3,24 @@ use (no pickled blob) and cached in-process.
 
 Encoding (`feature_names`): each Features field becomes a fixed number, clipped to a sane
 range, with a missing-value indicator beside every optional one (a missing value is encoded as
-the field's neutral value, so the indicator carries the information). The classifier is a
-gradient-boosted tree ensemble calibrated by Platt scaling over 3 folds
-(`CalibratedClassifierCV`). The threshold below which a failure is `undetermined` is chosen on
-planted runs not used for fitting: the lowest top probability at which the decided items
-reach `TARGET_F1` (macro) while at most `MAX_UNDETERMINED` are left undecided, kept within
-`THRESHOLD_RANGE`. A failure with
-neither a depth nor any form contrast (no frontier, no form gap, no parent, no siblings) is
-`undetermined` whatever the model says: there is nothing to decide on.
+the field's neutral value, so the indicator carries the information).
+
+Two stages, so that an intervention is weighed for what it adds to the correlations:
+
+1. a gradient-boosted tree ensemble over the correlational evidence (every column but the
+   probes), with a monotonic constraint per field (`_FIELDS`), fitted on `TRAIN_SEEDS`;
+2. a logistic combiner over the trees' logit and the probe outcomes (+1 right, -1 wrong, 0 not
+   probed), fitted on separate planted runs (`STACK_SEEDS`): its coefficients are the probes'
+   weights (`Model.probe_weights`), a probe whose fitted sign contradicts its meaning (right
+   with a prefix must not point to mismatch, right in a familiar form must not point to
+   capacity) is dropped, and the combiner is also the calibration (Platt scaling on runs the
+   trees never saw).
+
+The threshold below which a failure is `undetermined` is chosen on planted runs used for
+neither: the lowest top probability at which the decided items reach `TARGET_F1` (macro) while
+at most `MAX_UNDETERMINED` are left undecided, kept within `THRESHOLD_RANGE`. A failure with
+neither a depth nor any form contrast nor a probe (no frontier, no form gap, no parent, no
+siblings) is `undetermined` whatever the model says: there is nothing to decide on.
 """
 
 from __future__ import annotations
@@ -22,10 +32,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from sklearn.calibration import CalibratedClassifierCV
 from sklearn.ensemble import HistGradientBoostingClassifier
-from sklearn.inspection import permutation_importance
-from sklearn.metrics import f1_score
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import f1_score, log_loss
 from threadpoolctl import threadpool_limits
 
 from harness.classify.base import UNDETERMINED, Features
@@ -34,7 +43,11 @@ from harness.errors import HarnessError
 Prediction = tuple[str, float, dict[str, float]]
 
 TRAIN_SEEDS = range(0, 40)
+STACK_SEEDS = range(2000, 2016)
 THRESHOLD_SEEDS = range(1000, 1008)
+PROBES = ("probe_decompose", "probe_familiarize")
+PROBE_SIGNS = (1, -1)
+"""The direction each probe's right outcome may push P(capacity)."""
 TARGET_F1 = 0.95
 MAX_UNDETERMINED = 0.05
 THRESHOLD_RANGE = (0.6, 0.7)
@@ -117,21 +130,57 @@ def no_evidence(f: Features) -> bool:
     )
 
 
+def _columns() -> tuple[list[int], list[int]]:
+    """Encoded column indices: the trees' (everything but the probes) and the probe values."""
+    names = feature_names()
+    probe_cols = {n for p in PROBES for n in (p, f"{p}_missing")}
+    trees = [i for i, n in enumerate(names) if n not in probe_cols]
+    return trees, [names.index(p) for p in PROBES]
+
+
+def _logit(p: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    q = np.clip(p, 1e-4, 1 - 1e-4)
+    out: npt.NDArray[np.float64] = np.log(q / (1 - q))
+    return out
+
+
 @dataclass(frozen=True)
 class Model:
     """A fitted classifier, its undetermined threshold and its documentation."""
 
-    classifier: CalibratedClassifierCV
+    trees: HistGradientBoostingClassifier
+    combiner: LogisticRegression
+    probes_used: tuple[int, ...]
+    """Which of PROBES the combiner reads (a probe whose sign came out wrong is dropped)."""
     threshold: float
     importances: dict[str, float]
 
+    def _stack(self, enc: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        tree_cols, probe_cols = _columns()
+        with threadpool_limits(1):  # OpenMP threads on a busy machine cost far more than they give
+            p = self.trees.predict_proba(enc[:, tree_cols])[:, 1]
+        probes = enc[:, [probe_cols[i] for i in self.probes_used]]
+        return np.column_stack([_logit(p), probes])
+
+    def proba_encoded(self, enc: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        if enc.shape[0] == 0:
+            return np.zeros(0)
+        out: npt.NDArray[np.float64] = self.combiner.predict_proba(self._stack(enc))[:, 1]
+        return out
+
     def proba(self, features: Sequence[Features]) -> npt.NDArray[np.float64]:
         """P(capacity) per item."""
-        if not features:
-            return np.zeros(0)
-        with threadpool_limits(1):  # OpenMP threads on a busy machine cost far more than they give
-            p: npt.NDArray[np.float64] = self.classifier.predict_proba(encode(features))[:, 1]
-        return p
+        return self.proba_encoded(encode(features))
+
+    def probe_weights(self) -> dict[str, float]:
+        """The combiner's coefficient of each probe (log-odds of capacity per unit of +1 right /
+        -1 wrong; 0 where dropped), beside the trees' logit's."""
+        coef = self.combiner.coef_[0]
+        out = {"trees_logit": round(float(coef[0]), 4)}
+        for i, name in enumerate(PROBES):
+            used = i in self.probes_used
+            out[name] = round(float(coef[1 + self.probes_used.index(i)]), 4) if used else 0.0
+        return out
 
     def predict(self, features: Sequence[Features]) -> list[Prediction]:
         """(label, probability of the label, per-cause probabilities) per item."""
@@ -147,7 +196,7 @@ class Model:
         return out
 
     def weights(self) -> dict[str, float]:
-        """Permutation importance of each encoded column (drop in log-loss when shuffled,
+        """Permutation importance of each encoded column (rise in log-loss when shuffled,
         measured on the threshold runs), largest first."""
         return dict(sorted(self.importances.items(), key=lambda kv: -kv[1]))
 
@@ -172,16 +221,52 @@ def dataset(
     return xs, ys
 
 
-def _classifier() -> CalibratedClassifierCV:
-    base = HistGradientBoostingClassifier(
+def _trees() -> HistGradientBoostingClassifier:
+    tree_cols, _ = _columns()
+    return HistGradientBoostingClassifier(
         max_iter=150,
         learning_rate=0.08,
         max_leaf_nodes=15,
         l2_regularization=1.0,
-        monotonic_cst=monotonic(),
+        monotonic_cst=[monotonic()[i] for i in tree_cols],
         random_state=0,
     )
-    return CalibratedClassifierCV(base, method="sigmoid", cv=3)
+
+
+def _combine(
+    trees: HistGradientBoostingClassifier, enc: npt.NDArray[np.float64], y: npt.NDArray[np.int64]
+) -> tuple[LogisticRegression, tuple[int, ...]]:
+    """The logistic combiner over the trees' logit and the probes, dropping a probe whose
+    coefficient comes out against its meaning."""
+    tree_cols, probe_cols = _columns()
+    with threadpool_limits(1):
+        logit = _logit(trees.predict_proba(enc[:, tree_cols])[:, 1])
+    used = tuple(range(len(PROBES)))
+    while True:
+        x = np.column_stack([logit, enc[:, [probe_cols[i] for i in used]]])
+        combiner = LogisticRegression(C=10.0).fit(x, y)
+        coef = combiner.coef_[0][1:]
+        wrong = [i for i, c in zip(used, coef, strict=True) if c * PROBE_SIGNS[i] < 0]
+        if not wrong:
+            return combiner, used
+        used = tuple(i for i in used if i not in wrong)
+
+
+def _importances(
+    model: Model, enc: npt.NDArray[np.float64], y: npt.NDArray[np.int64]
+) -> dict[str, float]:
+    """Rise in log-loss when each encoded column is shuffled (3 repeats, seeded)."""
+    rng = np.random.default_rng(0)
+    base = log_loss(y, model.proba_encoded(enc), labels=[0, 1])
+    out: dict[str, float] = {}
+    for j, name in enumerate(feature_names()):
+        rises = []
+        for _ in range(3):
+            shuffled = enc.copy()
+            shuffled[:, j] = rng.permutation(shuffled[:, j])
+            rises.append(log_loss(y, model.proba_encoded(shuffled), labels=[0, 1]) - base)
+        out[name] = round(float(np.mean(rises)), 4)
+    return out
 
 
 def choose_threshold(p_capacity: npt.NDArray[np.float64], y: Sequence[int]) -> float:
@@ -203,28 +288,26 @@ def choose_threshold(p_capacity: npt.NDArray[np.float64], y: Sequence[int]) -> f
 
 
 def train(
-    seeds: Iterable[int] = TRAIN_SEEDS, threshold_seeds: Iterable[int] = THRESHOLD_SEEDS
+    seeds: Iterable[int] = TRAIN_SEEDS,
+    threshold_seeds: Iterable[int] = THRESHOLD_SEEDS,
+    stack_seeds: Iterable[int] = STACK_SEEDS,
 ) -> Model:
-    """Fit on planted runs `seeds` (noisy labels), choose the threshold and importances on
-    `threshold_seeds` (labels as planted)."""
+    """Fit the trees on planted runs `seeds` and the combiner on `stack_seeds` (noisy labels),
+    choose the threshold and importances on `threshold_seeds` (labels as planted)."""
     xs, ys = dataset(seeds)
-    if len(set(ys)) < 2:
+    sx, sy = dataset(stack_seeds)
+    if len(set(ys)) < 2 or len(set(sy)) < 2:
         raise HarnessError("classify: the planted runs gave only one cause; use more seeds")
     hx, hy = dataset(threshold_seeds, noisy=False)
-    enc = encode(hx)
-    clf = _classifier()
+    tree_cols, _ = _columns()
+    trees = _trees()
     with threadpool_limits(1):
-        clf.fit(encode(xs), np.asarray(ys))
-        p = clf.predict_proba(enc)[:, 1]
-        imp = permutation_importance(
-            clf, enc, np.asarray(hy), scoring="neg_log_loss", n_repeats=3, random_state=0
-        )
-    threshold = choose_threshold(p, hy)
-    importances = {
-        name: round(float(v), 4)
-        for name, v in zip(feature_names(), imp.importances_mean, strict=True)
-    }
-    return Model(clf, threshold, importances)
+        trees.fit(encode(xs)[:, tree_cols], np.asarray(ys))
+    combiner, used = _combine(trees, encode(sx), np.asarray(sy))
+    enc, y = encode(hx), np.asarray(hy)
+    fitted = Model(trees, combiner, used, 0.5, {})
+    threshold = choose_threshold(fitted.proba_encoded(enc), hy)
+    return Model(trees, combiner, used, threshold, _importances(fitted, enc, y))
 
 
 _LOCK = threading.Lock()
