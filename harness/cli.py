@@ -467,6 +467,67 @@ def classify(
     out.print(f"{section['n']} failures labelled in {escape(str(path))}")
 
 
+@app.command()
+def gate(
+    baseline: Annotated[
+        str | None, typer.Option(help="a run (folder or id under --runs) or a baseline.json")
+    ] = None,
+    candidate: Annotated[
+        str | None, typer.Option(help="the run to gate (folder or id), or a baseline.json")
+    ] = None,
+    runs: Annotated[str, typer.Option(help="folder of run folders")] = "runs",
+    rules: Annotated[
+        Path | None,
+        typer.Option(help="YAML rules (examples/gate.yaml); default: max_drop 2 points"),
+    ] = None,
+    alpha: Annotated[
+        float | None, typer.Option(help="significance level; default: the rules', else 0.05")
+    ] = None,
+    junit: Annotated[Path | None, typer.Option(help="write JUnit XML here")] = None,
+    markdown: Annotated[
+        Path | None, typer.Option(help="write a markdown summary (a PR comment) here")
+    ] = None,
+    save_baseline: Annotated[
+        str | None, typer.Option(help="write this run's baseline file (with --out) and stop")
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("--out", help="the file --save-baseline writes")
+    ] = None,
+) -> None:
+    """Gate a candidate run against a baseline: paired tests of each task's accuracy drop,
+    threshold rules; exit 0 pass, 1 regression, 2 bad input. With --save-baseline RUN --out
+    FILE, write a small baseline file to commit instead."""
+    from harness.gate import lines, table
+    from harness.gate.command import run_gate, save
+
+    if save_baseline is not None:
+        if baseline or candidate:
+            raise HarnessError("harness gate: --save-baseline takes no --baseline/--candidate")
+        if output is None:
+            raise HarnessError("harness gate: name the file with --save-baseline RUN --out FILE")
+        path, tasks, items = save(save_baseline, output, runs)
+        out.print(f"baseline of {tasks} tasks, {items} items written to {escape(str(path))}")
+        return
+    if not baseline or not candidate:
+        raise HarnessError(
+            "harness gate: name both --baseline and --candidate (or --save-baseline RUN --out FILE)"
+        )
+    result = run_gate(
+        baseline,
+        candidate,
+        runs=runs,
+        rules=rules,
+        alpha=alpha,
+        junit_path=junit,
+        markdown_path=markdown,
+    )
+    out.print(table(result))
+    for line in lines(result):
+        out.print(escape(line), soft_wrap=True)
+    if result.exit_code:
+        raise typer.Exit(result.exit_code)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: maps every failure to one line and an exit code."""
     command = typer.main.get_command(app)

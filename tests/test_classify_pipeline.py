@@ -114,8 +114,8 @@ def test_format_answered_outside_the_asked_form() -> None:
 
 
 def test_a_wrong_value_outside_the_asked_form_is_not_a_format_failure() -> None:
-    """"The answer is 64." for gold 2: the form was off, but so was the reasoning; only a value
-    that is right (rejected for its form) or not known makes it `format`."""
+    """A final "The answer is 64." for gold 2: the form was off, but so was the reasoning; a value
+    that is right (rejected for its form) or not known is what makes it `format`."""
     r = rec("p", extractor="final_answer", answer="64")
     assert mechanical(r, RIGHT_TEACHER, value_right=False) is None
     assert mechanical(r, RIGHT_TEACHER, value_right=True) == "format"
