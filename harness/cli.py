@@ -468,6 +468,33 @@ def classify(
 
 
 @app.command()
+def report(
+    run: Annotated[str, typer.Argument(help="run folder, or a run id under --runs")],
+    runs: Annotated[str, typer.Option(help="folder of run folders")] = "runs",
+    compare: Annotated[
+        str | None,
+        typer.Option(help="a second run (folder or id): its student paired with this one's"),
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("--out", help="file to write (default: <run>/report.html)")
+    ] = None,
+    open_page: Annotated[
+        bool, typer.Option("--open", help="open the report in the web browser")
+    ] = False,
+) -> None:
+    """Write a run's report: one self-contained HTML file (tables, plots, item explorer)
+    that opens offline; with --compare, two students paired on their shared items."""
+    from harness.report import build_report
+
+    path = build_report(run, runs=runs, compare=compare, out=output)
+    out.print(f"report written to {escape(str(path))}")
+    if open_page:
+        import webbrowser
+
+        webbrowser.open(path.resolve().as_uri())
+
+
+@app.command()
 def gate(
     baseline: Annotated[
         str | None, typer.Option(help="a run (folder or id under --runs) or a baseline.json")

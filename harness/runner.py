@@ -263,7 +263,21 @@ def run(config: RunConfig, *, progress: bool = True) -> RunResult:
         r.role == "student" and r.correct is False for r in records
     ):
         metrics = _classify(run_dir, config.classify == "probe", metrics, progress)
+    _report(run_dir)
     return RunResult(run_dir.path, records, metrics)
+
+
+def _report(run_dir: RunDir) -> None:
+    """Write the run's HTML report (report.html). Records and metrics are already written,
+    so a report that cannot be made costs a warning line, never the run."""
+    from harness.report import build_report
+
+    try:
+        path = build_report(run_dir.path)
+    except HarnessError as e:
+        warn(f"report not written: {e}")
+        return
+    info(f"report: {path}")
 
 
 def _classify(
