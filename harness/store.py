@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import sqlite3
 import time
@@ -25,6 +26,18 @@ from harness.types import Generation, Message, Record, Sampling
 CACHE_SCHEMA = 2
 """Bumped when what a key covers changes (2: the reasoning splitter's version, the think flag
 and local weights' content fingerprints), so no entry made under other rules is ever reused."""
+
+
+
+def json_safe(obj: Any) -> Any:
+    """JSON-safe: non-finite floats become null (json would write NaN, which is not JSON)."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [json_safe(v) for v in obj]
+    return obj
 
 
 def default_cache_dir() -> Path:

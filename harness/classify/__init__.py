@@ -16,7 +16,6 @@ decide) whichever of them is available.
 from __future__ import annotations
 
 import json
-import math
 import os
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -29,6 +28,7 @@ from harness.classify.base import CAUSES, LABELS, MECHANICAL, UNDETERMINED, Fail
 from harness.classify.evidence import Context, describe
 from harness.classify.rules import mechanical, off_form
 from harness.errors import HarnessError
+from harness.store import json_safe
 from harness.types import Record
 
 Key = tuple[str, str, int]
@@ -252,17 +252,6 @@ def classify_records(
     return out, section
 
 
-def _finite(obj: Any) -> Any:
-    """JSON-safe: non-finite floats become null (json would write NaN, which is not JSON)."""
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_finite(v) for v in obj]
-    return obj
-
-
 def _atomic_write(path: Path, text: str) -> None:
     tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
     try:
@@ -470,7 +459,7 @@ def classify_run(
         if callable(close):
             close()
     path = run.path / FAILURES_FILE
-    lines = (json.dumps(_finite(f.to_dict()), ensure_ascii=False) for f in failures)
+    lines = (json.dumps(json_safe(f.to_dict()), ensure_ascii=False) for f in failures)
     _atomic_write(path, "".join(line + "\n" for line in lines))
     metrics: dict[str, Any] = {}
     if run.metrics_path.is_file():
@@ -481,7 +470,7 @@ def classify_run(
         if not isinstance(loaded, dict):
             raise HarnessError(f"{run.metrics_path}: not a metrics document (not an object)")
         metrics = loaded
-    metrics["failures"] = _finite(section)
+    metrics["failures"] = json_safe(section)
     _atomic_write(run.metrics_path, json.dumps(metrics, indent=2, ensure_ascii=False) + "\n")
     return path
 

@@ -17,7 +17,6 @@ import base64
 import hashlib
 import html
 import json
-import math
 import time
 from collections.abc import Sequence
 from importlib import resources
@@ -26,6 +25,7 @@ from typing import Any
 from harness.errors import HarnessError
 from harness.report.data import RunData
 from harness.report.plots import Note, Plot, Shown, routing_groups
+from harness.store import json_safe
 
 _ESCAPES = str.maketrans(
     {
@@ -45,18 +45,8 @@ def json_block(payload: Any) -> str:
     try:
         text = json.dumps(payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
     except ValueError:  # a NaN or infinity somewhere: null, as JSON has no such number
-        text = json.dumps(_finite(payload), ensure_ascii=False, separators=(",", ":"))
+        text = json.dumps(json_safe(payload), ensure_ascii=False, separators=(",", ":"))
     return text.translate(_ESCAPES)
-
-
-def _finite(obj: Any) -> Any:
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_finite(v) for v in obj]
-    return obj
 
 
 def script_hash(source: str) -> str:
