@@ -28,7 +28,6 @@ CACHE_SCHEMA = 2
 and local weights' content fingerprints), so no entry made under other rules is ever reused."""
 
 
-
 def json_safe(obj: Any) -> Any:
     """JSON-safe: non-finite floats become null (json would write NaN, which is not JSON)."""
     if isinstance(obj, float):
