@@ -555,8 +555,29 @@ def gate(
         raise typer.Exit(result.exit_code)
 
 
+def _add_distill() -> None:
+    """`harness distill ...`: the distillation stage's command group, defined with the stage."""
+    from harness.distill.command import distill_app
+
+    app.add_typer(distill_app, name="distill")
+
+
+_add_distill()
+
+
+def _quiet_libraries() -> None:
+    """torchao (which transformers imports when it is installed) logs a warning per CUDA
+    kernel library it cannot load on a CPU machine and per enum it registers with torch;
+    none of it concerns a harness user."""
+    import logging
+
+    for name in ("torchao", "torch.utils._pytree"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: maps every failure to one line and an exit code."""
+    _quiet_libraries()
     command = typer.main.get_command(app)
     try:
         code = command.main(args=argv, prog_name="harness", standalone_mode=False)
