@@ -105,7 +105,7 @@ class _Role:
             self.backend = None
 
 
-def _make_record(
+def make_record(
     run_id: str,
     role: Role,
     spec: ModelSpec,
@@ -115,6 +115,7 @@ def _make_record(
     cached: bool,
     score: Score,
 ) -> Record:
+    """One graded generation as a record (the distill stage's collector builds its own too)."""
     p = req.problem
     return Record(
         run_id=run_id,
@@ -348,7 +349,7 @@ def _run_role_task(
     # Scored together: a code task runs all its programs in one parallel sandbox pass.
     scores = task.score_many([(results[r.key][0], r.problem) for r in requests])
     records = [
-        _make_record(run_id, side.role, spec, task, r, *results[r.key], score)
+        make_record(run_id, side.role, spec, task, r, *results[r.key], score)
         for r, score in zip(requests, scores, strict=True)
     ]
     missing = sorted({r.problem_id for r in records if r.finish_reason == "missing"})

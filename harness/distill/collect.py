@@ -78,39 +78,6 @@ def rejection(gen: Generation, score: Score, record: Record) -> str | None:
     return None
 
 
-def _record(
-    task_spec: str, spec_name: str, backend: str, req: Request, gen: Generation, score: Score
-) -> Record:
-    """A record-shaped view of one generation, for the health detector."""
-    p = req.problem
-    return Record(
-        run_id="collect",
-        task=task_spec,
-        problem_id=p.id,
-        role="teacher",
-        sample=req.sample,
-        model=spec_name,
-        backend=backend,
-        question=p.question,
-        gold=p.answer,
-        text=gen.text,
-        reasoning=gen.reasoning,
-        answer=score.answer,
-        extractor=score.extractor,
-        lenient=score.lenient,
-        correct=score.correct,
-        truncated=score.truncated,
-        finish_reason=gen.finish_reason,
-        prompt_hash="",
-        cache_key=req.key,
-        prompt_tokens=gen.prompt_tokens,
-        completion_tokens=gen.completion_tokens,
-        seconds=gen.seconds,
-        cached=True,
-        subset=p.subset,
-    )
-
-
 def _row(
     task_spec: str,
     task_name: str,
@@ -170,7 +137,7 @@ def collect(
     from harness.console import info, progress_bars
     from harness.generate import generate_missing
     from harness.models import parse_spec
-    from harness.runner import build_requests
+    from harness.runner import build_requests, make_record
     from harness.store import GenerationCache, default_cache_dir
     from harness.tasks import DataSource, get_task
 
@@ -238,7 +205,7 @@ def collect(
                 scores = task.score_many(pairs)
                 generations += len(requests)
                 for req, gen, score in zip(requests, gens, scores, strict=True):
-                    record = _record(task.spec, spec.name, spec.backend, req, gen, score)
+                    record = make_record("collect", "teacher", spec, task, req, gen, True, score)
                     why = rejection(gen, score, record)
                     text = completion_text(gen)
                     if why is None and (req.problem.id, text) in seen:

@@ -11,7 +11,6 @@ lineages excluded), each row carrying its problem so the reward can grade it.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -114,7 +113,7 @@ def train_grpo(
     from harness.distill.card import write_card
     from harness.distill.sft import (
         common_args,
-        last_checkpoint,
+        fit,
         load_model,
         lora_config,
         require,
@@ -146,9 +145,7 @@ def train_grpo(
         processing_class=tok,
         peft_config=lora_config(settings) if settings.lora else None,
     )
-    t0 = time.perf_counter()
-    trainer.train(resume_from_checkpoint=last_checkpoint(out))
-    seconds = time.perf_counter() - t0
+    seconds = fit(trainer, out)
     model_dir = save_student(trainer.model, tok, out)
     history = trainer.state.log_history
     rewards = [float(e["reward"]) for e in history if "reward" in e]

@@ -15,7 +15,6 @@ The trainer is transformers' Trainer with the distillation loss as its `compute_
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -160,7 +159,7 @@ def train_kd(
     from harness.distill.collect import load_rows
     from harness.distill.sft import (
         common_args,
-        last_checkpoint,
+        fit,
         load_model,
         resolve_base,
         save_student,
@@ -211,9 +210,7 @@ def train_kd(
         train_dataset=datasets.Dataset.from_list(rows),
         data_collator=DataCollatorForSeq2Seq(tok, padding=True, label_pad_token_id=-100),
     )
-    t0 = time.perf_counter()
-    trainer.train(resume_from_checkpoint=last_checkpoint(out))
-    seconds = time.perf_counter() - t0
+    seconds = fit(trainer, out)
     model = trainer.model
     snapped = snap_weights(model, settings.qat_bits) if settings.qat_bits else 0
     model_dir = save_student(model, tok, out)

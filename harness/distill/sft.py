@@ -290,6 +290,28 @@ def save_student(model: Any, tokenizer: Any, out: Path) -> Path:
     return target
 
 
+def fit(trainer: Any, out: Path) -> float:
+    """Train (from the job's last checkpoint when there is one); the seconds it took. A job
+    whose last checkpoint already reached its step budget is loaded, not trained further
+    (the trainer would take one more step)."""
+    from transformers.trainer_callback import TrainerState
+
+    checkpoint = last_checkpoint(out)
+    if checkpoint is not None:
+        state = TrainerState.load_from_json(str(Path(checkpoint) / "trainer_state.json"))
+        wanted = trainer.args.max_steps if trainer.args.max_steps > 0 else state.max_steps
+        if state.global_step >= wanted:
+            trainer._load_from_checkpoint(checkpoint)
+            trainer.state = state
+            card = out / "card.json"
+            if card.is_file():  # the seconds the job took when it ran
+                return float(json.loads(card.read_text(encoding="utf-8")).get("seconds") or 0)
+            return 0.0
+    t0 = time.perf_counter()
+    trainer.train(resume_from_checkpoint=checkpoint)
+    return time.perf_counter() - t0
+
+
 def train_loss(history: Sequence[Mapping[str, Any]]) -> float | None:
     """The mean of the losses logged over the whole job. The trainer's own `train_loss` covers
     only the steps of the last call, so a resumed (or already finished) job would report 0."""
@@ -336,9 +358,7 @@ def train_sft(
         processing_class=tok,
         peft_config=lora_config(settings) if settings.lora else None,
     )
-    t0 = time.perf_counter()
-    trainer.train(resume_from_checkpoint=last_checkpoint(out))
-    seconds = time.perf_counter() - t0
+    seconds = fit(trainer, out)
     model_dir = save_student(trainer.model, tok, out)
     result = TrainResult(
         out=out,
@@ -369,6 +389,7 @@ __all__ = [
     "TrainResult",
     "TrainSettings",
     "common_args",
+    "fit",
     "last_checkpoint",
     "load_model",
     "load_settings",
