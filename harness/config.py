@@ -37,6 +37,8 @@ NOT_IDENTITY = (
     "chain_model",
     "confidence",
     "classify",
+    "ray",
+    "ray_actors",
 )
 """RunConfig fields that decide where a run is written or how it is scored, not its records."""
 
@@ -143,6 +145,25 @@ class RunConfig(BaseModel):
     """`harness classify` on the run when it ends (auto: whenever the student failed something;
     probe: with `--probe`; off: not). Scoring, not records: not part of the run id."""
 
+    ray: str | None = flag(
+        None,
+        help="generate on a Ray cluster: auto (the running one), local (a Ray started here) "
+        "or the head's address (host:port, ray://host:port)",
+    )
+    """Where generation runs; the records and the cache keys are the same as on one machine,
+    so not part of the run id."""
+    ray_actors: int | None = flag(
+        None,
+        help="with --ray: actors per model (default: as many as the cluster's CPUs/GPUs hold)",
+    )
+
+    @field_validator("ray")
+    @classmethod
+    def _ray(cls, v: str | None) -> str | None:
+        if v is not None and not v.strip():
+            raise ValueError("takes auto, local or the cluster's address (host:port)")
+        return v.strip() if v is not None else v
+
     @field_validator("limit")
     @classmethod
     def _limit(cls, v: int | None) -> int | None:
@@ -150,7 +171,7 @@ class RunConfig(BaseModel):
             raise ValueError("must be a whole number >= 1")
         return v
 
-    @field_validator("samples", "batch_size", "max_new_tokens")
+    @field_validator("samples", "batch_size", "max_new_tokens", "ray_actors")
     @classmethod
     def _positive(cls, v: int | None) -> int | None:
         if v is not None and v < 1:

@@ -90,6 +90,18 @@ class _Role:
     def __init__(self, role: Role, spec: ModelSpec, config: RunConfig, cache_dir: Path) -> None:
         self.role, self.spec, self.config, self.cache_dir = role, spec, config, cache_dir
         self.backend: Backend | None = None
+        self.pool: Any = None
+        if config.ray and backend_class(spec.backend).generates:
+            # Fixed text (reference, replay) costs nothing to make here; models go to the cluster.
+            from harness.cluster import RayPool
+
+            self.pool = RayPool(
+                spec,
+                cache_dir,
+                backend_class(spec.backend).batch_size_for(spec, config.batch_size),
+                actors=config.ray_actors,
+                label=f"{role} {spec.name}",
+            )
 
     def get_backend(self) -> Backend:
         if self.backend is None:
@@ -164,6 +176,10 @@ def run(config: RunConfig, *, progress: bool = True) -> RunResult:
     }
     for spec in specs.values():
         backend_class(spec.backend)
+    if config.ray:
+        from harness.cluster import require_ray
+
+        require_ray()
     source = DataSource.resolve(config.data_dir)
     tasks = resolve_tasks(config, source)
     names = [t.spec for t in tasks]
@@ -215,6 +231,11 @@ def run(config: RunConfig, *, progress: bool = True) -> RunResult:
     records: list[Record] = []
     executions: dict[Role, dict[str, int]] = {}
     bars = progress_bars(progress)
+    joined = False
+    if config.ray:
+        from harness.cluster import connect
+
+        joined = connect(config.ray)
     try:
         with bars:
             for role in ROLES:
@@ -234,6 +255,11 @@ def run(config: RunConfig, *, progress: bool = True) -> RunResult:
             "interrupted: every finished generation is in the cache; "
             "run the same command again to resume"
         ) from None
+    finally:
+        if joined:
+            import ray
+
+            ray.shutdown()
     cache.close()
 
     metrics = compute_metrics(
@@ -336,15 +362,18 @@ def _run_role_task(
     bar = bars.add_task(f"{side.role} {task.spec}", total=len(requests))
     bars.advance(bar, sum(r.key in results for r in requests))
     batch_size = backend_class(spec.backend).batch_size_for(spec, config.batch_size)
-    generate_missing(
-        requests,
-        results,
-        cache,
-        spec,
-        side.get_backend,
-        batch_size,
-        lambda n: bars.advance(bar, n),
-    )
+    if side.pool is not None:
+        side.pool.generate(requests, results, cache, lambda n: bars.advance(bar, n))
+    else:
+        generate_missing(
+            requests,
+            results,
+            cache,
+            spec,
+            side.get_backend,
+            batch_size,
+            lambda n: bars.advance(bar, n),
+        )
     bars.update(bar, completed=len(requests))
     # Scored together: a code task runs all its programs in one parallel sandbox pass.
     scores = task.score_many([(results[r.key][0], r.problem) for r in requests])

@@ -252,6 +252,11 @@ class Backend(ABC):
         """What else, besides model, prompt and sampling, decides this backend's output."""
         return ""
 
+    @classmethod
+    def ray_resources(cls, spec: ModelSpec) -> dict[str, float]:
+        """What one Ray actor running this spec reserves (`harness run --ray`)."""
+        return {"num_cpus": 1}
+
     @abstractmethod
     def stream(self, requests: Sequence[Request]) -> Iterator[tuple[int, Generation]]:
         """Generate for every request; yield each result with its index as soon as it exists."""

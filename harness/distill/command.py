@@ -34,6 +34,31 @@ def _out() -> Console:
     return _stdout
 
 
+def _say(text: str) -> None:
+    """A result line, printed once: by the main process when the job was launched on several."""
+    from harness.distill.launch import is_main_process
+
+    if is_main_process():
+        _out().print(text)
+
+
+AccelerateConfig = Annotated[
+    Path | None,
+    typer.Option(
+        "--accelerate-config",
+        help="train under `accelerate launch` with this accelerate config (several GPUs, "
+        "DeepSpeed ZeRO, several CPU processes); see examples/distill/accelerate.yaml",
+    ),
+]
+
+
+def _relaunch(ctx: typer.Context, stage: str, config: Path) -> None:
+    """The same stage with the same arguments, under accelerate launch; it prints the result."""
+    from harness.distill.launch import launch_argv, run_launched
+
+    run_launched(config, [stage, *launch_argv(ctx)])
+
+
 def _split(text: str | None) -> list[str]:
     from harness.tasks import split_task_list
 
@@ -97,9 +122,11 @@ def remedy_cmd(
     data_dir: Annotated[str | None, typer.Option(help="local data folder")] = None,
     cache_dir: Annotated[Path | None, typer.Option(help="generation cache folder")] = None,
     quiet: Annotated[bool, typer.Option(help="no progress bars")] = False,
+    accelerate_config: AccelerateConfig = None,
 ) -> None:
     """The remedy test: collect, mix (failure slices weighted, the run's items held out),
-    fine-tune, re-evaluate the run's items; per slice before/after and the paired delta."""
+    fine-tune, re-evaluate the run's items; per slice before/after and the paired delta.
+    With --accelerate-config only the fine-tuning runs under accelerate launch."""
     if ctx.invoked_subcommand is not None:
         return
     if student is None or from_failures is None:
@@ -107,24 +134,29 @@ def remedy_cmd(
             "harness distill: name --student and --from-failures RUN (or a stage: collect, "
             "mix, sft, grpo, kd; see `harness distill --help`)"
         )
+    from harness.distill.launch import accelerated, check_config
     from harness.distill.remedy import remedy
 
-    result = remedy(
-        student,
-        teacher,
-        from_failures,
-        out,
-        tasks=_split(tasks) or None,
-        recipe=recipe,
-        runs=runs,
-        samples=samples,
-        seed=seed,
-        limit=limit,
-        data_dir=data_dir,
-        cache_dir=cache_dir,
-        settings=_settings(recipe, max_steps=max_steps, lora=lora),
-        progress=not quiet,
-    )
+    if accelerate_config is not None:
+        check_config(accelerate_config)
+    settings = _settings(recipe, max_steps=max_steps, lora=lora)
+    with accelerated(accelerate_config):
+        result = remedy(
+            student,
+            teacher,
+            from_failures,
+            out,
+            tasks=_split(tasks) or None,
+            recipe=recipe,
+            runs=runs,
+            samples=samples,
+            seed=seed,
+            limit=limit,
+            data_dir=data_dir,
+            cache_dir=cache_dir,
+            settings=settings,
+            progress=not quiet,
+        )
     print_slices(result.slices, f"remedy test: {result.student_spec} vs {result.before.name}")
     _out().print(
         f"model card and remedy.json in {escape(str(result.out))}; "
@@ -214,6 +246,7 @@ def mix_cmd(
 
 @distill_app.command("sft")
 def sft_cmd(
+    ctx: typer.Context,
     data: Annotated[Path, typer.Argument(help="data set folder (collected or mixed)")],
     student: Annotated[str, typer.Option(help="model to train (spec, alias or local dir)")],
     output: Annotated[Path | None, typer.Option("--out", help="training folder")] = None,
@@ -228,6 +261,7 @@ def sft_cmd(
     seed: Annotated[int | None, typer.Option(help="training seed")] = None,
     cache_dir: Annotated[Path | None, typer.Option(help="cache folder (converted models)")] = None,
     quiet: Annotated[bool, typer.Option(help="no progress bars")] = False,
+    accelerate_config: AccelerateConfig = None,
 ) -> None:
     """Fine-tune with TRL's SFTTrainer (loss on the completions); resumes from its last
     checkpoint."""
@@ -244,9 +278,12 @@ def sft_cmd(
         lora=lora,
         seed=seed,
     )
+    if accelerate_config is not None:
+        _relaunch(ctx, "sft", accelerate_config)
+        return
     r = train_sft(data, student, output, settings, cache_dir=cache_dir, progress=not quiet)
     loss = "-" if r.train_loss is None else f"{r.train_loss:.4f}"
-    _out().print(
+    _say(
         f"{r.method}: {r.steps} steps, train loss {loss}, {r.seconds:.1f}s; student in "
         f"{escape(str(r.model_dir))}; evaluate with `harness run --student "
         f"{escape(r.student_spec())}`"
@@ -255,6 +292,7 @@ def sft_cmd(
 
 @distill_app.command("grpo")
 def grpo_cmd(
+    ctx: typer.Context,
     student: Annotated[str, typer.Option(help="model to train (spec, alias or local dir)")],
     tasks: Annotated[str, typer.Option(help="task specs whose problems are the prompts")],
     output: Annotated[Path | None, typer.Option("--out", help="training folder")] = None,
@@ -268,6 +306,7 @@ def grpo_cmd(
     data_dir: Annotated[str | None, typer.Option(help="local data folder")] = None,
     cache_dir: Annotated[Path | None, typer.Option(help="cache folder (converted models)")] = None,
     quiet: Annotated[bool, typer.Option(help="no progress bars")] = False,
+    accelerate_config: AccelerateConfig = None,
 ) -> None:
     """GRPO with TRL: the tasks' graders are the reward (plus a format reward)."""
     from harness.distill.grpo import train_grpo
@@ -282,6 +321,9 @@ def grpo_cmd(
         max_completion_length=max_completion_length,
         lora=lora,
     )
+    if accelerate_config is not None:
+        _relaunch(ctx, "grpo", accelerate_config)
+        return
     r = train_grpo(
         _split(tasks),
         student,
@@ -294,7 +336,7 @@ def grpo_cmd(
     )
     rewards = r.extra.get("rewards") or []
     last = f"{rewards[-1]:.3f}" if rewards else "-"
-    _out().print(
+    _say(
         f"{r.method}: {r.steps} steps, last mean reward {last}, {r.seconds:.1f}s; student in "
         f"{escape(str(r.model_dir))}; evaluate with `harness run --student "
         f"{escape(r.student_spec())}`"
@@ -303,6 +345,7 @@ def grpo_cmd(
 
 @distill_app.command("kd")
 def kd_cmd(
+    ctx: typer.Context,
     data: Annotated[Path, typer.Argument(help="data set folder (collected or mixed)")],
     student: Annotated[str, typer.Option(help="model to train (spec, alias or local dir)")],
     teacher: Annotated[str, typer.Option(help="teacher weights (same tokenizer as the student)")],
@@ -325,6 +368,7 @@ def kd_cmd(
     data_dir: Annotated[str | None, typer.Option(help="local data folder")] = None,
     cache_dir: Annotated[Path | None, typer.Option(help="cache folder (converted models)")] = None,
     quiet: Annotated[bool, typer.Option(help="no progress bars")] = False,
+    accelerate_config: AccelerateConfig = None,
 ) -> None:
     """Logit distillation with quantization-aware training (torchao); the student is exported
     on the quantization grid. --ptq adds post-training quantization of the same student;
@@ -333,6 +377,7 @@ def kd_cmd(
 
     from harness.distill.card import write_card
     from harness.distill.kd import compare_quantized, ptq_export, train_kd
+    from harness.distill.launch import is_main_process
     from harness.distill.sft import student_spec
 
     if output is None:
@@ -344,8 +389,11 @@ def kd_cmd(
 
         for t in task_list:
             get_task(t)  # a bad spec is one line before any training
+    if accelerate_config is not None:
+        _relaunch(ctx, "kd", accelerate_config)
+        return
     r = train_kd(data, student, teacher, output, settings, cache_dir=cache_dir, progress=not quiet)
-    _out().print(
+    _say(
         f"{r.method}: {r.steps} steps, {r.extra['snapped_layers']} layers on the grid; "
         f"evaluate with `harness run --student {escape(r.student_spec())}`"
     )
@@ -367,11 +415,11 @@ def kd_cmd(
         )
         folder = ptq_export(base.model_dir, output / "ptq", bits)
         students[f"ptq-int{bits}"] = folder
-        _out().print(
+        _say(
             f"post-training int{bits} of the same student: `harness run --student "
             f"{escape(student_spec(folder))}`"
         )
-    if task_list:
+    if task_list and is_main_process():  # one evaluation, not one per launched process
         rows = compare_quantized(
             students,
             task_list,

@@ -111,6 +111,7 @@ def train_grpo(
     import datasets
 
     from harness.distill.card import write_card
+    from harness.distill.launch import world
     from harness.distill.sft import (
         common_args,
         fit,
@@ -159,6 +160,7 @@ def train_grpo(
         base=base,
         settings=settings,
         extra={"prompts": len(rows), "tasks": list(tasks), "rewards": rewards},
+        world=world(trainer),
     )
     write_card(result)
     return result

@@ -157,6 +157,7 @@ def train_kd(
 
     from harness.distill.card import write_card
     from harness.distill.collect import load_rows
+    from harness.distill.launch import world
     from harness.distill.sft import (
         common_args,
         fit,
@@ -202,8 +203,8 @@ def train_kd(
             )
             return (loss, outputs) if return_outputs else loss
 
-    teacher_model.to("cuda" if torch.cuda.is_available() else "cpu")
     args = TrainingArguments(**common_args(out, settings, progress), remove_unused_columns=False)
+    teacher_model.to(args.device)  # this process's device (cuda:<local rank> when launched)
     trainer = KDTrainer(
         model=student,
         args=args,
@@ -230,22 +231,27 @@ def train_kd(
             "fake_quantized_layers": layers,
             "snapped_layers": snapped,
         },
+        world=world(trainer),
     )
     write_card(result)
     return result
 
 
 def ptq_export(model_dir: Path, out: Path, bits: int) -> Path:
-    """Post-training quantization of a trained student: the same grid, no training with it."""
+    """Post-training quantization of a trained student: the same grid, no training with it.
+    Under a distributed launch only the main process writes it."""
+    from harness.distill.launch import is_main_process, wait_for_everyone
     from harness.distill.sft import load_model
 
     if bits not in (4, 8):
         raise HarnessError(f"post-training quantization takes 4 or 8 bits, not {bits}")
-    model, tok = load_model(str(model_dir))
-    snap_weights(model, bits)
-    out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(str(out))
-    tok.save_pretrained(str(out))
+    if is_main_process():
+        model, tok = load_model(str(model_dir))
+        snap_weights(model, bits)
+        out.mkdir(parents=True, exist_ok=True)
+        model.save_pretrained(str(out))
+        tok.save_pretrained(str(out))
+    wait_for_everyone()
     return out
 
 

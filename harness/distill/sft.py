@@ -155,6 +155,8 @@ class TrainResult:
     base: str
     settings: TrainSettings
     extra: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    world: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    """How it was trained: world_size, distributed_type (and the accelerate config, if any)."""
 
     def student_spec(self) -> str:
         """How `harness run` names the trained student."""
@@ -204,6 +206,17 @@ def resolve_base(model: str, cache_dir: Path | None = None) -> str:
     return source
 
 
+def on_cpu() -> bool:
+    """Train on the CPU: no GPU, or a job launched with a CPU accelerate config
+    (ACCELERATE_USE_CPU), which stays on the CPU even where there is a GPU."""
+    import os
+
+    import torch
+
+    forced = os.environ.get("ACCELERATE_USE_CPU", "").strip().lower() in ("1", "true", "yes")
+    return forced or not torch.cuda.is_available()
+
+
 def load_model(source: str) -> tuple[Any, Any]:
     """Model (float32 on a CPU, bfloat16 on a GPU) and tokenizer with a pad token."""
     import torch
@@ -211,7 +224,7 @@ def load_model(source: str) -> tuple[Any, Any]:
 
     try:
         tok = AutoTokenizer.from_pretrained(source)
-        dtype = torch.bfloat16 if torch.cuda.is_available() else torch.float32
+        dtype = torch.float32 if on_cpu() else torch.bfloat16
         model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype)
     except OSError as e:
         raise HarnessError(f"cannot load the model at {source}: {str(e).splitlines()[0]}") from e
@@ -246,8 +259,7 @@ def lora_config(settings: TrainSettings) -> Any:
 
 def common_args(out: Path, settings: TrainSettings, progress: bool) -> dict[str, Any]:
     """TrainingArguments every trainer here shares."""
-    import torch
-
+    cpu = on_cpu()
     return {
         "output_dir": str(out / CHECKPOINTS),
         "per_device_train_batch_size": settings.batch_size,
@@ -265,8 +277,8 @@ def common_args(out: Path, settings: TrainSettings, progress: bool) -> dict[str,
         "data_seed": settings.seed,
         "report_to": "none",
         "disable_tqdm": not progress,
-        "use_cpu": not torch.cuda.is_available(),
-        "bf16": torch.cuda.is_available(),
+        "use_cpu": cpu,
+        "bf16": not cpu,
         "dataloader_num_workers": 0,
     }
 
@@ -280,13 +292,18 @@ def last_checkpoint(out: Path) -> str | None:
 
 
 def save_student(model: Any, tokenizer: Any, out: Path) -> Path:
-    """The trained weights (a LoRA adapter merged in) as a plain model folder."""
-    if hasattr(model, "merge_and_unload"):
-        model = model.merge_and_unload()
+    """The trained weights (a LoRA adapter merged in) as a plain model folder. Under a
+    distributed launch only the main process writes it; the others wait until it exists."""
+    from harness.distill.launch import is_main_process, wait_for_everyone
+
     target = out / MODEL_DIR
-    target.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(str(target))
-    tokenizer.save_pretrained(str(target))
+    if is_main_process():
+        if hasattr(model, "merge_and_unload"):
+            model = model.merge_and_unload()
+        target.mkdir(parents=True, exist_ok=True)
+        model.save_pretrained(str(target))
+        tokenizer.save_pretrained(str(target))
+    wait_for_everyone()
     return target
 
 
@@ -333,14 +350,23 @@ def train_sft(
     cache_dir: Path | None = None,
     progress: bool = True,
 ) -> TrainResult:
-    """Fine-tune `base` on the chat rows at `data` (loss on the completions only)."""
+    """Fine-tune `base` on the chat rows at `data` (loss on the completions only). Within
+    `launch.accelerated(config)` the job runs under accelerate launch instead."""
+    from harness.distill.launch import active_config, train_sft_launched
+
+    settings.check()
+    config = active_config()
+    if config is not None:
+        return train_sft_launched(
+            config, data, base, out, settings, cache_dir=cache_dir, progress=progress
+        )
     import datasets
 
     trl = require("trl")
     from harness.distill.card import write_card
     from harness.distill.collect import load_rows
+    from harness.distill.launch import world
 
-    settings.check()
     rows = prompt_completion(load_rows(data))
     source = resolve_base(base, cache_dir)
     model, tok = load_model(source)
@@ -370,6 +396,7 @@ def train_sft(
         base=base,
         settings=settings,
         extra={"rows": len(rows), "data": str(data)},
+        world=world(trainer),
     )
     write_card(result, mix_manifest=_mix_manifest(data))
     return result
@@ -394,6 +421,7 @@ __all__ = [
     "load_model",
     "load_settings",
     "lora_config",
+    "on_cpu",
     "prompt_completion",
     "require",
     "resolve_base",
