@@ -24,6 +24,7 @@ reuses, and is reused by, a run on its first server alone.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
 import os
 import random
@@ -55,6 +56,8 @@ RETRY_STATUS = {408, 409, 425, 429}
 """Besides every 5xx: statuses a server uses for 'try again later'."""
 FATAL_STATUS = {401: "rejected the API key", 403: "refused access", 404: "has no such endpoint"}
 MAX_RETRY_AFTER = 600.0
+CLEANUP_SECONDS = 5.0
+"""How long a stopped stream waits for its cancelled calls, and close() for each client."""
 """A Retry-After longer than this is not waited out: the request is recorded as failed."""
 
 
@@ -387,7 +390,9 @@ class OpenAIBackend(Backend):
             for task in pending:
                 task.cancel()
             if pending:
-                loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+                # Bounded: a Ctrl-C that lands inside the loop's own callbacks can leave a task
+                # that is never woken again, and waiting for it would hang the run.
+                loop.run_until_complete(asyncio.wait(pending, timeout=CLEANUP_SECONDS))
 
     def _groups(self, requests: Sequence[Request]) -> list[list[int]]:
         """Indices sent together: with `#n=K`, up to K samples of one prompt share a call."""
@@ -595,7 +600,10 @@ class OpenAIBackend(Backend):
             return
         if self._client is not None:
             for ep in self.endpoints:
-                self._loop.run_until_complete(ep.client.aclose())
+                with contextlib.suppress(asyncio.TimeoutError, OSError):
+                    self._loop.run_until_complete(
+                        asyncio.wait_for(ep.client.aclose(), CLEANUP_SECONDS)
+                    )
                 ep.client = None
             self._client = None
         self._loop.close()
