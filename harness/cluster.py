@@ -62,7 +62,7 @@ def connect(address: str) -> bool:
     }
     # The driver's C++ core logs to this terminal; what fails reaches the run as an error.
     os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")
-    target = None if address == "local" else address
+    target = address  # "local" always starts a new Ray, never joins one found on the machine
     if address not in ("local", "auto"):
         down = _unreachable(address)
         if down:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -107,6 +109,54 @@ def test_cluster_run_equals_single_process_on_chains_and_gsm8k(
     )
     assert again.returncode == 0, again.stderr[-2000:]
     assert "on the Ray cluster" not in again.stderr  # nothing missing, no actor started
+
+
+def test_interrupted_ray_run_resumes_from_the_cache(
+    tmp_path: Path, data_dir: Path, models_dir: Path
+) -> None:
+    """Ctrl-C on a `--ray local` run: exit 130, every batch that returned is in the cache, and
+    the same command sends only the rest to the cluster."""
+    env = {k: v for k, v in os.environ.items() if k != "HARNESS_DATA_DIR"}
+    env.update(HARNESS_DATA_DIR=str(data_dir), HF_HUB_OFFLINE="1")
+    args = [*run_args(tmp_path, "int", "gsm8k", 10, models_dir), "--ray", "local"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "harness", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    db = tmp_path / "int" / "cache" / "generations.sqlite"
+    cached = 0
+    deadline = time.monotonic() + 300
+    while proc.poll() is None and time.monotonic() < deadline and cached < 2:
+        time.sleep(0.3)
+        if db.exists():
+            try:
+                with sqlite3.connect(db) as con:
+                    (cached,) = con.execute(
+                        "SELECT COUNT(*) FROM generations WHERE model LIKE '%smollm2%'"
+                    ).fetchone()
+            except sqlite3.Error:
+                continue
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=90)
+    assert proc.returncode == 130, err[-3000:]
+    assert "interrupted" in err.strip().splitlines()[-1]
+    with sqlite3.connect(db) as con:
+        (kept,) = con.execute(
+            "SELECT COUNT(*) FROM generations WHERE model LIKE '%smollm2%'"
+        ).fetchone()
+    assert 2 <= kept < 10
+    again = cli(*args, env={"HARNESS_DATA_DIR": str(data_dir)})
+    assert again.returncode == 0, again.stderr[-2000:]
+    missing = 10 - kept
+    sent = re.search(r"(\d+) batches on the Ray cluster", again.stderr)
+    assert sent, again.stderr[-2000:]
+    assert int(sent.group(1)) < 5 and 2 * int(sent.group(1)) >= missing  # 5 planned in all
+    (run,) = [p for p in (tmp_path / "int" / "runs").iterdir() if p.is_dir()]
+    cost = json.loads((run / "metrics.json").read_text())["cost"]["student"]
+    assert (cost["generated"], cost["cached"]) == (missing, kept)
 
 
 def test_worker_killed_mid_run_is_survived(
