@@ -37,6 +37,16 @@ def chat_reply(
     }
 
 
+def send_json(handler: BaseHTTPRequestHandler, status: int, payload: dict[str, Any]) -> None:
+    """One JSON answer with its length (the loopback servers of the tests share it)."""
+    blob = json.dumps(payload).encode()
+    handler.send_response(status)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(blob)))
+    handler.end_headers()
+    handler.wfile.write(blob)
+
+
 class FakeOpenAI:
     """`with FakeOpenAI(respond) as server:` serves on a free port; `server.url` ends in /v1."""
 
@@ -91,12 +101,7 @@ class FakeOpenAI:
                     fake.answered += 1
 
             def _send(self, status: int, payload: dict[str, Any]) -> None:
-                blob = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(blob)))
-                self.end_headers()
-                self.wfile.write(blob)
+                send_json(self, status, payload)
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
