@@ -15,6 +15,8 @@ process of its own (its peak RSS is that process's, from wait4):
   harness transformers   `harness run --student smollm2-135m` (the same copy) --fresh
   harness llamacpp       `harness run --student llamacpp:smollm2-135m` (the Q4_1 GGUF itself;
                          skipped when llama-cpp-python is not installed)
+  harness llamacpp Nt    the same with `#n_threads=N`, every core (the backend's default is
+                         half of them, for machines busy with other work)
 
 The task is lm-eval's own gsm8k.yaml (its prompt "Question: ...\\nAnswer:", its `until`
 strings, its filters and exact_match), with the dataset read from the local test file and
@@ -292,6 +294,13 @@ def main() -> None:
         cpp = run_harness("harness-llamacpp", "llamacpp:smollm2-135m", args, work, tasks)
         score_harness(cpp, tasks, args.n)
         rows.append(("harness llamacpp", cpp))
+        if cores > 1:
+            # The backend's default is half the cores (its threads spin while they wait, which a
+            # busy machine pays for); on a quiet machine every core is the fastest setting.
+            spec = f"llamacpp:smollm2-135m#n_threads={cores}"
+            cpp = run_harness("harness-llamacpp-all", spec, args, work, tasks)
+            score_harness(cpp, tasks, args.n)
+            rows.append((f"harness llamacpp {cores}t", cpp))
     else:
         print("harness llamacpp: skipped (llama-cpp-python is not installed)")
 
